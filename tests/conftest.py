@@ -1,0 +1,70 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+# No test may reach the network: Hub ids fail at once instead of being retried.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "adventurer").is_dir():
+        pytest.skip("../shared/data is not beside the checkout")
+    return SHARED_DATA
+
+
+def draw_illustration(size: int = 64, seed: int = 0) -> Image.Image:
+    """A small flat-colored drawing with black outlines: a colored disc and a colored square on a pale background."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(200, 256, 3)))
+    draw = ImageDraw.Draw(image)
+    s = size
+    draw.ellipse(
+        (s * 0.1, s * 0.1, s * 0.55, s * 0.55),
+        fill=tuple(int(v) for v in rng.integers(0, 200, 3)),
+        outline=(0, 0, 0),
+        width=max(1, s // 32),
+    )
+    draw.rectangle(
+        (s * 0.5, s * 0.5, s * 0.9, s * 0.9),
+        fill=tuple(int(v) for v in rng.integers(0, 200, 3)),
+        outline=(0, 0, 0),
+        width=max(1, s // 32),
+    )
+    return image
+
+
+@pytest.fixture
+def illustration() -> Image.Image:
+    return draw_illustration(64)
+
+
+@pytest.fixture
+def illustration_folder(tmp_path) -> Path:
+    folder = tmp_path / "illustrations"
+    folder.mkdir()
+    for i in range(3):
+        draw_illustration(48 + 8 * i, seed=i).save(folder / f"drawing_{i}.png")
+    return folder
+
+
+@pytest.fixture
+def pairs_folder(tmp_path) -> Path:
+    from stablepaint.synthesis import xdog
+
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    for i in range(3):
+        color = draw_illustration(64, seed=10 + i)
+        color.save(folder / f"item{i}_color.png")
+        Image.fromarray(xdog(color, sigma=0.5)).save(folder / f"item{i}_line.png")
+    (folder / "lonely_color.png").write_bytes((folder / "item0_color.png").read_bytes())  # no partner: ignored
+    return folder
