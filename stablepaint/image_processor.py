@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.utils import CONFIG_NAME
 
-from .synthesis._utils import to_rgb_array
+from .synthesis._utils import as_uint8, to_rgb_array
 
 PathLike = Union[str, os.PathLike]
 SingleImageInput = Union[PIL.Image.Image, np.ndarray, torch.Tensor, PathLike]
@@ -572,24 +572,7 @@ def _array_to_pil(array: np.ndarray, name: str) -> PIL.Image.Image:
             f"`{name}` as a numpy array must be (H, W) or (H, W, C) with C in (1, 3, 4) channels, "
             f"got shape {array.shape}."
         )
-    if array.size == 0:
-        raise ValueError(f"`{name}` is empty (shape {array.shape}); expected an image with at least one pixel.")
-    if array.dtype == bool:
-        array = array.astype(np.uint8) * 255
-    elif np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all():
-            raise ValueError(f"`{name}` contains NaN or infinite values.")
-        if array.min() < 0.0 or array.max() > 1.0:
-            raise ValueError(
-                f"`{name}` is floating point, so its values must lie in [0, 1]; got [{array.min()}, {array.max()}]."
-            )
-        array = np.round(array.astype(np.float64) * 255.0).astype(np.uint8)
-    elif np.issubdtype(array.dtype, np.integer):
-        if array.min() < 0 or array.max() > 255:
-            raise ValueError(f"`{name}` is an integer array, so its values must lie in [0, 255].")
-        array = array.astype(np.uint8)
-    else:
-        raise TypeError(f"`{name}` has unsupported dtype {array.dtype}; expected uint8, bool or float in [0, 1].")
+    array = as_uint8(array, name)
     return PIL.Image.fromarray(np.ascontiguousarray(array))
 
 
@@ -652,8 +635,8 @@ def _resize_hints(rgba: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     stroke = (rgba[3:] >= 0.5).float()
     if tuple(rgba.shape[1:]) == tuple(size):
         return torch.cat([rgba[:3] * stroke, stroke])
-    coverage = torch.nn.functional.adaptive_avg_pool2d(stroke[None], size)[0]
-    color_sum = torch.nn.functional.adaptive_avg_pool2d((rgba[:3] * stroke)[None], size)[0]
+    coverage = F.adaptive_avg_pool2d(stroke[None], size)[0]
+    color_sum = F.adaptive_avg_pool2d((rgba[:3] * stroke)[None], size)[0]
     out_stroke = (coverage > 0).float()
     color = torch.round(color_sum / coverage.clamp_min(1e-12) * 255.0) / 255.0
     return torch.cat([color.clamp(0, 1) * out_stroke, out_stroke])

@@ -38,7 +38,7 @@ def to_rgb_array(image: ImageLike, name: str = "image") -> np.ndarray:
         return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
     if not isinstance(image, np.ndarray):
         raise TypeError(f"`{name}` must be a PIL.Image or a numpy array, got {type(image).__name__}.")
-    array = _as_uint8(image, name)
+    array = as_uint8(image, name)
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
@@ -54,12 +54,15 @@ def to_rgb_array(image: ImageLike, name: str = "image") -> np.ndarray:
 def to_gray_array(image: ImageLike, name: str = "image") -> np.ndarray:
     """Convert a PIL image or an array to a `float32` luminance array of shape (H, W) in [0, 1] (ITU-R 601)."""
     if isinstance(image, np.ndarray) and image.ndim == 2:
-        return _as_uint8(image, name).astype(np.float32) / 255.0
+        return as_uint8(image, name).astype(np.float32) / 255.0
     rgb = to_rgb_array(image, name).astype(np.float32)
     return (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114) / 255.0
 
 
-def _as_uint8(array: np.ndarray, name: str) -> np.ndarray:
+def as_uint8(array: np.ndarray, name: str) -> np.ndarray:
+    """Check an image array's values and convert it to `uint8`: uint8 as is, bool to {0, 255}, floats in [0, 1] and
+    integers in [0, 255] scaled or cast; empty arrays, NaN/inf and out-of-range values raise a ValueError naming `name`.
+    """
     if array.size == 0 or min(array.shape[:2], default=0) == 0:
         raise ValueError(f"`{name}` is empty (shape {array.shape}); expected an image with at least one pixel.")
     if array.dtype == np.uint8:
