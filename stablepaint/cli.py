@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--max-samples", type=int, default=None, help="only the first N illustrations")
     prepare.add_argument("--eval", action="store_true", help="center crops (evaluation) instead of random crops")
     prepare.add_argument("--n-colors", type=int, default=25, help="colors of the flat simplification (default: 25)")
+    prepare.add_argument(
+        "--segmentation",
+        default="felzenszwalb",
+        choices=("felzenszwalb", "slic"),
+        help="region segmentation of the simplification (slic is about 2x faster)",
+    )
     prepare.add_argument("--no-simplify", action="store_true", help="draw strokes from the raw illustration")
     prepare.add_argument("--no-masks", action="store_true", help="full masks only (PaintsTorch-style data)")
     prepare.add_argument("--overwrite", action="store_true", help="replace OUT if it already holds a dataset")
@@ -96,7 +102,11 @@ def run_prepare(args: argparse.Namespace) -> int:
         shutil.rmtree(output)
     try:
         config = SynthesisConfig(
-            resolution=args.resolution, n_colors=args.n_colors, simplify=not args.no_simplify, masks=not args.no_masks
+            resolution=args.resolution,
+            n_colors=args.n_colors,
+            segmentation=args.segmentation,
+            simplify=not args.no_simplify,
+            masks=not args.no_masks,
         )
     except ValueError as error:
         raise CLIError(str(error).replace("`resolution`", "--resolution")) from None

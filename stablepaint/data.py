@@ -28,7 +28,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .image_processor import ColorizationImageProcessor
 from .synthesis import composite_input, random_mask, random_xdog, simplify_colors, simulate_strokes
+from .synthesis.simplify import SEGMENTATION_METHODS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 INDEX_COLUMN = "__index__"
@@ -50,6 +52,10 @@ class SynthesisConfig:
         default=True, metadata={"help": "Draw strokes and masks from the flat-color simplification (StencilTorch)."}
     )
     n_colors: int = field(default=25, metadata={"help": "Colors kept by the simplification (§IV.3.2.1)."})
+    segmentation: str = field(
+        default="felzenszwalb",
+        metadata={"help": "Region segmentation of the simplification: 'felzenszwalb' or 'slic' (about 2x faster)."},
+    )
     n_strokes: Tuple[int, int] = field(default=(0, 10), metadata={"help": "Range of the number of strokes."})
     thickness: Tuple[int, int] = field(default=(1, 4), metadata={"help": "Range of the brush thickness (px)."})
     waypoints: Tuple[int, int] = field(default=(1, 5), metadata={"help": "Range of waypoints per stroke."})
@@ -61,6 +67,8 @@ class SynthesisConfig:
             raise ValueError(f"`resolution` must be at least 8, got {self.resolution}.")
         if self.hint_scale < 1 or self.resolution % self.hint_scale:
             raise ValueError(f"`hint_scale` must be >= 1 and divide `resolution`, got {self.hint_scale}.")
+        if self.segmentation not in SEGMENTATION_METHODS:
+            raise ValueError(f"`segmentation` must be one of {SEGMENTATION_METHODS}, got {self.segmentation!r}.")
         for name in ("xdog_sigmas", "xdog_thresholds", "n_strokes", "thickness", "waypoints", "w_range"):
             setattr(self, name, tuple(getattr(self, name)))
 
@@ -232,7 +240,10 @@ def synthesize_example(
     lineart = lineart.point(lambda v: 255 if v >= 128 else 0)
     image_np = np.asarray(image)
     # 3. Flat colors, then strokes and mask drawn from them (StencilTorch, §IV.3.2.1).
-    simplified = simplify_colors(image_np, rng, n_colors=config.n_colors) if config.simplify else image_np
+    if config.simplify:
+        simplified = simplify_colors(image_np, rng, n_colors=config.n_colors, segmentation=config.segmentation)
+    else:
+        simplified = image_np
     hints = simulate_strokes(
         simplified,
         rng,
@@ -258,25 +269,31 @@ def synthesize_example(
     }
 
 
-def example_to_tensors(example: Dict[str, Image.Image]) -> Dict[str, torch.Tensor]:
-    """Convert a synthesized example to model-ready float tensors following the conditioning contract.
+def example_to_tensors(
+    example: Dict[str, Image.Image], processor: Optional[ColorizationImageProcessor] = None
+) -> Dict[str, torch.Tensor]:
+    """Convert a synthesized example to model-ready float tensors through the conditioning contract.
 
+    The lineart, hints, mask and illustration go through `ColorizationImageProcessor.preprocess`, and the other colored
+    targets through its `preprocess_image`, so training sees exactly what the pipelines feed their models:
     `image`, `simplified`, `composite`: (3, H, W) in [-1, 1]; `lineart`: (1, H, W) in [-1, 1]; `mask`: (1, H, W) in
-    {0, 1}; `hints`: (4, H/4, W/4) with RGB in [-1, 1] multiplied by the stroke mask and the stroke mask in {0, 1}.
+    {0, 1}; `hints`: (4, H/4, W/4), RGB in [-1, 1] multiplied by the stroke mask, and the stroke mask in {0, 1}.
     """
-
-    def signed(im: Image.Image) -> torch.Tensor:
-        array = torch.from_numpy(np.array(im, dtype=np.float32, copy=True))
-        array = array[None] if array.ndim == 2 else array.permute(2, 0, 1)
-        return array / 127.5 - 1.0
-
-    hints = np.asarray(example["hints"], dtype=np.float32)
-    alpha = torch.from_numpy((hints[..., 3] >= 128).astype(np.float32))[None]
-    rgb = torch.from_numpy(hints[..., :3].copy()).permute(2, 0, 1) / 127.5 - 1.0
-    out = {name: signed(example[name]) for name in ("image", "lineart", "simplified", "composite")}
-    out["mask"] = torch.from_numpy((np.asarray(example["mask"]) >= 128).astype(np.float32))[None]
-    out["hints"] = torch.cat([rgb * alpha, alpha], dim=0)
-    return out
+    height, width = example["image"].height, example["image"].width
+    hint_scale = width // example["hints"].width
+    processor = processor or ColorizationImageProcessor(multiple_of=hint_scale, hint_scale=hint_scale)
+    inputs = processor.preprocess(
+        example["lineart"],
+        hints=example["hints"],
+        mask=example["mask"],
+        image=example["image"],
+        height=height,
+        width=width,
+    )
+    out = {"image": inputs.image[0], "lineart": inputs.lineart[0], "hints": inputs.hints[0], "mask": inputs.mask[0]}
+    for name in ("simplified", "composite"):
+        out[name] = processor.preprocess_image(example[name], height, width, name=name)[0]
+    return {name: out[name] for name in EXAMPLE_COLUMNS}
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -316,6 +333,8 @@ class ColorizationTransform:
         self.train = train
         self.output = output
         self.epoch = 0
+        scale = self.config.hint_scale
+        self.processor = ColorizationImageProcessor(multiple_of=scale, hint_scale=scale)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -331,7 +350,7 @@ class ColorizationTransform:
         for image, lineart, index in zip(batch["image"], lines, batch[INDEX_COLUMN]):
             example = synthesize_example(image, lineart, self.rng(index), self.config, self.train)
             if self.output == "pt":
-                example = example_to_tensors(example)
+                example = example_to_tensors(example, self.processor)
             for name in EXAMPLE_COLUMNS:
                 out[name].append(example[name])
         return out

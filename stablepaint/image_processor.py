@@ -316,8 +316,7 @@ class ColorizationImageProcessor(ConfigMixin):
 
         image_tensor = None
         if images is not None:
-            image_tensor = torch.stack([_to_tensor(_resize(item, (height, width), resample)) for item in images])
-            image_tensor = _broadcast(self.normalize(image_tensor), batch_size)
+            image_tensor = _broadcast(self.preprocess_image(images, height, width), batch_size)
 
         return ColorizationInputs(
             lineart=lineart_tensor,
@@ -466,6 +465,27 @@ class ColorizationImageProcessor(ConfigMixin):
         if isinstance(images, np.ndarray):
             return np.stack(arrays)
         return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).to(images.dtype).contiguous()
+
+    def preprocess_image(self, image: ImageInput, height: int, width: int, name: str = "image") -> torch.Tensor:
+        """
+        Convert colored images (an illustration, a flat-color target, a composite) to `(B, 3, height, width)` in
+        [-1, 1], alpha composited on white, resized with the configured filter. `preprocess` uses it for `image`;
+        training uses it for the other colored targets, so every colored tensor is made the same way.
+
+        Args:
+            image (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, path, or a list of them):
+                The images.
+            height (`int`), width (`int`):
+                The working size; must be positive multiples of `multiple_of`.
+            name (`str`, *optional*, defaults to `"image"`):
+                The argument's name in error messages.
+        """
+        self._check_size_argument(height, "height")
+        self._check_size_argument(width, "width")
+        items = _load_batch(image, name)
+        resample = RESAMPLE[self.config.resample]
+        tensor = torch.stack([_to_tensor(_resize(_flatten_alpha(i, name), (height, width), resample)) for i in items])
+        return self.normalize(tensor)
 
     def _to_hint_rgba(self, image: PIL.Image.Image) -> PIL.Image.Image:
         """RGBA hints with alpha in {0, 255}: alpha >= 128 for RGBA, every non-white pixel for RGB on white."""

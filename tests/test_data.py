@@ -139,6 +139,14 @@ def test_synthesis_config_validation():
         SynthesisConfig(resolution=4)
     with pytest.raises(ValueError, match="hint_scale"):
         SynthesisConfig(resolution=30, hint_scale=4)
+    with pytest.raises(ValueError, match="segmentation"):
+        SynthesisConfig(segmentation="watershed")
+
+
+def test_slic_segmentation_also_gives_flat_colors(illustration):
+    config = SynthesisConfig(resolution=32, segmentation="slic", n_colors=8)
+    simplified = np.asarray(synthesize_example(illustration, seed=0, config=config)["simplified"])
+    assert len(np.unique(simplified.reshape(-1, 3), axis=0)) <= 8
 
 
 def test_build_dataset_is_deterministic_and_epoch_dependent(illustration_folder):
