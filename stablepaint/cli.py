@@ -205,7 +205,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.argv = argv
     try:
         return args.func(args)
-    except (CLIError, FileNotFoundError, ValueError) as error:
+    except (CLIError, OSError, ValueError) as error:  # OSError: missing files, unreachable Hub datasets
         print(f"stablepaint {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -5,7 +5,8 @@ A *source* is one of
 - a local folder of real pairs `<id>_line.<ext>` / `<id>_color.<ext>` (as in the DiceBear and OpenMoji sets the
   project trains on), where the real lineart replaces the synthetic xDoG one,
 - a dataset written by `Dataset.save_to_disk` (for instance by `stablepaint prepare`),
-- a Hub dataset id, loaded with `datasets.load_dataset` (needs the network unless it is cached).
+- a Hub dataset id, or a local clone of a Hub dataset repository (parquet files), both loaded with
+  `datasets.load_dataset` (a Hub id needs the network unless it is cached).
 
 Every example is synthesized on the fly by `ColorizationTransform` (for `Dataset.with_transform`) exactly as the
 thesis describes it (§IV.1.4, §IV.2.2.1, §IV.3.2.1): the lineart is made at full scale, the illustration and
@@ -33,6 +34,7 @@ from .synthesis import composite_input, random_mask, random_xdog, simplify_color
 from .synthesis.simplify import SEGMENTATION_METHODS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+DATA_FILE_EXTENSIONS = (".parquet", ".arrow", ".jsonl", ".json", ".csv")
 INDEX_COLUMN = "__index__"
 _PAIR_PATTERN = re.compile(r"^(?P<stem>.+)_(?P<kind>line|color)$")
 
@@ -136,18 +138,32 @@ def load_illustrations(
             return dataset
         elif any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.rglob("*")):
             dataset = datasets.load_dataset("imagefolder", data_dir=str(path), split=split, cache_dir=cache_dir)
+        elif any(p.suffix.lower() in DATA_FILE_EXTENSIONS for p in path.rglob("*")):
+            # A local copy of a Hub dataset repository (parquet, arrow, ...): the same loader as a Hub id.
+            dataset = datasets.load_dataset(str(path), split=split, cache_dir=cache_dir)
         else:
             raise ValueError(
                 f"`source` {str(source)!r} is a folder without images: expected images ({', '.join(IMAGE_EXTENSIONS)}),"
-                " `<id>_color` / `<id>_line` pairs, or a dataset written by `save_to_disk`."
+                " `<id>_color` / `<id>_line` pairs, a dataset written by `save_to_disk`, or a dataset repository."
             )
     elif path.exists():
         raise ValueError(f"`source` {str(source)!r} is a file; expected a folder or a Hub dataset id.")
     elif str(source).startswith((".", "/", "~")) or os.sep + os.sep in str(source):
         raise FileNotFoundError(f"`source` {str(source)!r} does not exist.")
     else:
-        dataset = datasets.load_dataset(str(source), split=split, cache_dir=cache_dir)
+        try:
+            dataset = datasets.load_dataset(str(source), split=split, cache_dir=cache_dir)
+        except (ConnectionError, FileNotFoundError) as error:
+            raise SourceNotFoundError(
+                f"`source` {str(source)!r} is not a local folder and could not be loaded as a Hub dataset "
+                f"({type(error).__name__}: {error}). Check the path, or the dataset id and your connection "
+                "(HF_DATASETS_OFFLINE=1 allows only cached datasets)."
+            ) from error
     return _normalize_columns(dataset, image_column, lineart_column, source)
+
+
+class SourceNotFoundError(FileNotFoundError):
+    """A source is neither a local folder nor a loadable Hub dataset."""
 
 
 def _normalize_columns(dataset, image_column: str, lineart_column: Optional[str], source) -> "datasets.Dataset":  # noqa: F821

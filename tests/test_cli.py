@@ -52,6 +52,9 @@ def test_prepare_refuses_non_empty_output_and_missing_source(tmp_path, illustrat
     assert "not a dataset" in capsys.readouterr().err and (tmp_path / "full" / "keep.txt").exists()
     assert main(["prepare", str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["prepare", "someone/unreachable-dataset", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "unreachable-dataset" in err and "Traceback" not in err
 
 
 def test_prepare_overwrite_replaces_a_previous_dataset(tmp_path, illustration_folder):

@@ -65,11 +65,23 @@ def test_load_illustrations_errors(tmp_path):
         load_illustrations(tmp_path / "file.png")
 
 
+def test_local_dataset_repository_loads_like_a_hub_id(tmp_path, illustration):
+    # The layout of a Hub dataset repository: parquet shards under data/, loaded by `datasets.load_dataset`.
+    repo = tmp_path / "user__drawings"
+    (repo / "data").mkdir(parents=True)
+    table = datasets.Dataset.from_dict({"img": [illustration] * 3, "line": [illustration.convert("L")] * 3})
+    table = table.cast_column("img", datasets.Image()).cast_column("line", datasets.Image())
+    table.to_parquet(str(repo / "data" / "train-00000-of-00001.parquet"))
+    dataset = load_illustrations(repo, image_column="img", lineart_column="line")
+    assert sorted(dataset.column_names) == ["image", "lineart"] and len(dataset) == 3
+    example = build_dataset(repo, config=SMALL, image_column="img", lineart_column="line")[0]
+    assert example["image"].shape == (3, 32, 32)
+
+
 def test_hub_id_goes_through_load_dataset_offline():
     # A Hub id takes the real `datasets.load_dataset` path; offline (HF_DATASETS_OFFLINE=1) it fails at once.
-    with pytest.raises(Exception) as info:
+    with pytest.raises(FileNotFoundError, match="no-such-dataset.*Hub dataset"):
         load_illustrations("stablepaint-tests/no-such-dataset")
-    assert "no-such-dataset" in str(info.value)
 
 
 def test_resize_and_crop_smaller_side_then_square():
