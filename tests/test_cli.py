@@ -81,3 +81,11 @@ def test_lineart_command_errors(tmp_path, capsys):
     assert "missing.png" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["lineart", "a.png", "b.png", "--method", "nope"])
+
+
+def test_version_lists_the_stack(capsys):
+    import stablepaint
+
+    assert main(["version"]) == 0
+    out = capsys.readouterr().out
+    assert f"stablepaint {stablepaint.__version__}" in out and "torch " in out and "diffusers " in out
