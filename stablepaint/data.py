@@ -31,6 +31,7 @@ from PIL import Image
 
 from .image_processor import ColorizationImageProcessor
 from .synthesis import composite_input, random_mask, random_xdog, simplify_colors, simulate_strokes
+from .synthesis._utils import to_rgb_array
 from .synthesis.simplify import SEGMENTATION_METHODS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -241,7 +242,7 @@ def synthesize_example(
     """
     config = config or SynthesisConfig()
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    image = _to_rgb(image)
+    image = Image.fromarray(to_rgb_array(image, "image"))
     # 1. Lineart at full scale, before any resize (thesis §IV.2.2.1).
     if lineart is None:
         lineart = Image.fromarray(
@@ -310,14 +311,6 @@ def example_to_tensors(
     for name in ("simplified", "composite"):
         out[name] = processor.preprocess_image(example[name], height, width, name=name)[0]
     return {name: out[name] for name in EXAMPLE_COLUMNS}
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("RGBA", "LA", "P"):
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, image).convert("RGB")
-    return image.convert("RGB")
 
 
 # ----------------------------------------------------------------------------------------------------------------

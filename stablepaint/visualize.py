@@ -6,13 +6,12 @@ from typing import List, Optional, Sequence
 
 from PIL import Image, ImageDraw
 
+from .synthesis._utils import to_rgb_array
+
 
 def to_display(image: Image.Image) -> Image.Image:
     """An RGB rendering of any conditioning image: RGBA hints are shown on white, `L` masks and linearts as gray."""
-    if image.mode in ("RGBA", "LA"):
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
-    return image.convert("RGB")
+    return Image.fromarray(to_rgb_array(image))
 
 
 def make_grid(
