@@ -31,7 +31,7 @@ from PIL import Image
 
 from .image_processor import ColorizationImageProcessor
 from .synthesis import composite_input, random_mask, random_xdog, simplify_colors, simulate_strokes
-from .synthesis._utils import to_rgb_array
+from .synthesis._utils import as_rng, to_rgb_array
 from .synthesis.simplify import SEGMENTATION_METHODS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -241,7 +241,7 @@ def synthesize_example(
         illustration outside the mask, lineart inside) — every full-size one `resolution`² pixels.
     """
     config = config or SynthesisConfig()
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed)
     image = Image.fromarray(to_rgb_array(image, "image"))
     # 1. Lineart at full scale, before any resize (thesis §IV.2.2.1).
     if lineart is None:
@@ -297,8 +297,9 @@ def example_to_tensors(
     {0, 1}; `hints`: (4, H/4, W/4), RGB in [-1, 1] multiplied by the stroke mask, and the stroke mask in {0, 1}.
     """
     height, width = example["image"].height, example["image"].width
-    hint_scale = width // example["hints"].width
-    processor = processor or ColorizationImageProcessor(multiple_of=hint_scale, hint_scale=hint_scale)
+    if processor is None:
+        hint_scale = width // example["hints"].width
+        processor = ColorizationImageProcessor(multiple_of=hint_scale, hint_scale=hint_scale)
     inputs = processor.preprocess(
         example["lineart"],
         hints=example["hints"],

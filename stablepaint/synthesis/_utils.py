@@ -76,7 +76,7 @@ def as_uint8(array: np.ndarray, name: str) -> np.ndarray:
             raise ValueError(
                 f"`{name}` is floating point, so its values must lie in [0, 1]; got [{array.min()}, {array.max()}]."
             )
-        return np.round(array * 255.0).astype(np.uint8)
+        return np.round(array.astype(np.float64) * 255.0).astype(np.uint8)
     if np.issubdtype(array.dtype, np.integer):
         if array.min() < 0 or array.max() > 255:
             raise ValueError(f"`{name}` is an integer array, so its values must lie in [0, 255].")

@@ -68,18 +68,17 @@ def xdog(
     below = dog < epsilon
     # tanh saturates long before φ·(D-ε) overflows; clip so a huge φ stays finite.
     response = np.where(below, 1.0 + np.tanh(np.clip(phi * (dog - epsilon), -50.0, 50.0)), 1.0)
+    if threshold == "tanh":
+        return np.round(np.clip(response, 0.0, 1.0) * 255.0).astype(np.uint8)
     if threshold == "step":
         lines = response < 0.5
-    elif threshold == "otsu":
+    else:  # "otsu"
         span = response.max() - response.min()
         if span <= 0:
             lines = np.zeros_like(below)
         else:
             normalized = (response - response.min()) / span
             lines = normalized < threshold_otsu(normalized)
-        return np.where(lines, 0, 255).astype(np.uint8)
-    else:
-        return np.round(np.clip(response, 0.0, 1.0) * 255.0).astype(np.uint8)
     return np.where(lines, 0, 255).astype(np.uint8)
 
 
