@@ -68,3 +68,46 @@ def pairs_folder(tmp_path) -> Path:
         Image.fromarray(xdog(color, sigma=0.5)).save(folder / f"item{i}_line.png")
     (folder / "lonely_color.png").write_bytes((folder / "item0_color.png").read_bytes())  # no partner: ignored
     return folder
+
+
+VGG16_WEIGHTS = REPO.parent / "shared" / "weights" / "vgg16_features.safetensors"
+
+
+@pytest.fixture
+def vgg16_weights() -> Path:
+    """The project's VGG16 ImageNet weights (safetensors, torchvision layout); skips when ../shared is absent."""
+    if not VGG16_WEIGHTS.is_file():
+        pytest.skip("../shared/weights/vgg16_features.safetensors is not beside the checkout")
+    return VGG16_WEIGHTS
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def run_accelerate():
+    """Run a script with `accelerate launch` as `num_processes` CPU processes (gloo), and return the CompletedProcess.
+
+    Two CPU processes need `ACCELERATE_USE_CPU=1` with `--multi_gpu`: `--cpu --num_processes 2` silently starts one.
+    """
+    import subprocess
+    import sys
+
+    def run(script, args, num_processes: int = 2, timeout: int = 600, env=None):
+        launcher = [sys.executable, "-m", "accelerate.commands.launch"]
+        if num_processes > 1:
+            launcher += ["--multi_gpu", "--num_processes", str(num_processes)]
+        else:
+            launcher += ["--cpu", "--num_processes", "1"]
+        launcher += ["--num_machines", "1", "--main_process_port", str(_free_port()), "--dynamo_backend", "no"]
+        full_env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+        full_env.update(env or {})
+        command = launcher + [str(script)] + [str(a) for a in args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO)
+
+    return run

@@ -1,0 +1,116 @@
+"""Losses of the stablepaint models, written as the papers write them.
+
+- WGAN-GP with the drift term of Karras et al. (2018), as PaintsTorch uses it (thesis §IV.2.2.3, Eq. pt_critic_loss):
+  L_C = E[C(ŷ)] - E[C(y)] + λ_gp E[(||∇_x̂ C(x̂)||₂ - 1)²] + ε_drift E[C(y)²], x̂ on lines between y and ŷ.
+- The generator's adversarial term L_adv = -E[C(ŷ)] and the VGG16 content loss L_cont = 1/(chw) ||F2(ŷ) - F2(y)||².
+- Hinge GAN losses (Lim & Ye 2017; the workflow paper's Eq. 5 and 9) and the Gaussian KL term of BicycleGAN.
+
+A `critic_fn` is any callable mapping a batch of images to one score per image (close over the conditioning, e.g.
+`lambda x: critic(x, features)`), so the same code serves every critic.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import torch
+import torch.nn.functional as F
+
+CriticFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def gradient_penalty(
+    critic_fn: CriticFn, real: torch.Tensor, fake: torch.Tensor, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
+    """E[(||∇_x̂ C(x̂)||₂ - 1)²] at random points x̂ = α·real + (1 - α)·fake (Gulrajani et al., 2017, Algorithm 1).
+
+    The norm is taken per example over all of its pixels. The returned value keeps its graph (`create_graph=True`)
+    so that it can be back-propagated into the critic.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(
+            f"`real` and `fake` must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}."
+        )
+    alpha = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), generator=generator, device="cpu")
+    alpha = alpha.to(device=real.device, dtype=real.dtype)
+    interpolates = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    scores = critic_fn(interpolates)
+    (gradients,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
+    norms = gradients.flatten(1).float().norm(2, dim=1)
+    return ((norms - 1) ** 2).mean()
+
+
+def wgan_gp_critic_loss(
+    critic_fn: CriticFn,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    lambda_gp: float = 10.0,
+    drift: float = 1e-3,
+    generator: Optional[torch.Generator] = None,
+) -> Dict[str, torch.Tensor]:
+    """The critic loss L_C = L_w + L_gp of PaintsTorch (thesis §IV.2.2.3), with λ_gp = 10 and ε_drift = 1e-3.
+
+    Returns a dict with the total `loss` and its terms `wasserstein` (E[C(fake)] - E[C(real)]), `gradient_penalty`
+    (unweighted) and `drift` (E[C(real)²], unweighted). `fake` is detached: this step trains the critic only.
+    """
+    real_scores = critic_fn(real).float()
+    fake_scores = critic_fn(fake.detach()).float()
+    wasserstein = fake_scores.mean() - real_scores.mean()
+    penalty = gradient_penalty(critic_fn, real, fake, generator=generator)
+    drift_term = (real_scores**2).mean()
+    loss = wasserstein + lambda_gp * penalty + drift * drift_term
+    return {"loss": loss, "wasserstein": wasserstein, "gradient_penalty": penalty, "drift": drift_term}
+
+
+def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """L_adv = -E[C(ŷ)] (thesis Eq. pt_generator_loss_adv)."""
+    return -fake_scores.float().mean()
+
+
+def content_loss(vgg: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """L_cont = 1/(chw) ||F2(ŷ) - F2(y)||², averaged over the batch and over the layers `vgg` returns.
+
+    `vgg` is a `stablepaint.models.VGG16Features` (frozen); the target's features carry no gradient.
+    """
+    fake_features = vgg(fake)
+    with torch.no_grad():
+        real_features = vgg(real)
+    losses = [F.mse_loss(f.float(), r.float()) for f, r in zip(fake_features, real_features)]
+    return torch.stack(losses).mean()
+
+
+def hinge_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """E[max(0, 1 - D(y))] + E[max(0, 1 + D(ŷ))]."""
+    return F.relu(1.0 - real_scores.float()).mean() + F.relu(1.0 + fake_scores.float()).mean()
+
+
+def hinge_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """-E[D(ŷ)]."""
+    return -fake_scores.float().mean()
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) || N(0, 1)), summed over latent dimensions and averaged over the batch (BicycleGAN's L_KL)."""
+    mu, logvar = mu.float(), logvar.float()
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).flatten(1).sum(dim=1)).mean()
+
+
+def workflow_reconstruction_loss(
+    fake: torch.Tensor, real: torch.Tensor, vgg: Optional[torch.nn.Module] = None, lambda_vgg: float = 10.0
+) -> torch.Tensor:
+    """Appearance distance of the AdaIN optimization, per example (workflow paper, Eq. 6):
+    L = ||ŷ - y||₁ + λ_VGG Σ_l ||F_l(ŷ) - F_l(y)||₁, each term a mean over its elements, returned as a `(B,)` tensor
+    (sum it: every example's increment then gets its own gradient, whatever the batch size).
+
+    `vgg` is a frozen `stablepaint.models.VGG16Features` (all the layers it returns are used); 1-channel stages are
+    repeated to RGB for it. `vgg=None` or `lambda_vgg=0` leaves the L1 term only.
+    """
+    loss = (fake.float() - real.float()).abs().flatten(1).mean(dim=1)
+    if vgg is not None and lambda_vgg > 0:
+        if fake.shape[1] == 1:
+            fake, real = fake.expand(-1, 3, -1, -1), real.expand(-1, 3, -1, -1)
+        with torch.no_grad():
+            real_features = vgg(real)
+        for f, r in zip(vgg(fake), real_features):
+            loss = loss + lambda_vgg * (f.float() - r.float()).abs().flatten(1).mean(dim=1)
+    return loss

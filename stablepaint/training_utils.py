@@ -1,0 +1,400 @@
+"""Pieces every training script in `train/` shares: flags, the `Accelerator`, data, atomic checkpoints and resume,
+image logging, model cards and Hub upload.
+
+The scripts follow the diffusers examples skeleton (`parse_args(input_args=None)` → `main(args)`, one
+`Accelerator`). What they would otherwise copy word for word lives here, so a fix reaches all of them.
+
+Checkpoints are `accelerator.save_state` folders named `checkpoint-<global step>`. They are written to
+`.checkpoint-<step>.tmp` first and renamed once complete, so a run killed while saving leaves the previous checkpoint
+intact and never a half-written one that `--resume_from_checkpoint latest` would pick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from .data import ColorizationTransform, SynthesisConfig, build_dataset
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Flags
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def add_training_args(parser: argparse.ArgumentParser, resolution: int = 512, learning_rate: float = 1e-4):
+    """Add the flags every training script shares to `parser` and return it."""
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--train_data_dir", type=str, default=None, help="Folder of illustrations or of *_line/*_color pairs."
+    )
+    data.add_argument("--dataset_name", type=str, default=None, help="Hub dataset id or local dataset repository.")
+    data.add_argument("--image_column", type=str, default="image", help="Column of the colored illustrations.")
+    data.add_argument("--lineart_column", type=str, default=None, help="Column of real linearts (else xDoG).")
+    data.add_argument("--max_train_samples", type=int, default=None, help="Keep only the first N illustrations.")
+    data.add_argument(
+        "--exclude_ids",
+        type=str,
+        nargs="*",
+        default=(),
+        help="Leave out illustrations whose file name contains any of these strings (held-out evaluation examples).",
+    )
+    data.add_argument("--resolution", type=int, default=resolution, help="Side of the square training crops.")
+    data.add_argument(
+        "--segmentation",
+        type=str,
+        default="felzenszwalb",
+        choices=("felzenszwalb", "slic"),
+        help="Region segmentation of the flat-color simplification (slic is about 2x faster).",
+    )
+    data.add_argument("--dataloader_num_workers", type=int, default=0, help="DataLoader worker processes.")
+
+    optim = parser.add_argument_group("optimization")
+    optim.add_argument("--seed", type=int, default=0, help="Seed of the data synthesis, initialization and sampling.")
+    optim.add_argument("--train_batch_size", type=int, default=4, help="Batch size per process.")
+    optim.add_argument("--num_train_epochs", type=int, default=100)
+    optim.add_argument(
+        "--max_train_steps", type=int, default=None, help="Total optimizer steps; overrides --num_train_epochs."
+    )
+    optim.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    optim.add_argument("--learning_rate", type=float, default=learning_rate)
+    optim.add_argument("--adam_beta1", type=float, default=0.5)
+    optim.add_argument("--adam_beta2", type=float, default=0.9)
+    optim.add_argument("--adam_weight_decay", type=float, default=0.0)
+    optim.add_argument(
+        "--mixed_precision",
+        type=str,
+        default=None,
+        choices=("no", "fp16", "bf16"),
+        help="Defaults to the `accelerate config` value. fp16 uses gradient scaling (CUDA only).",
+    )
+    optim.add_argument("--allow_tf32", action="store_true", help="Allow TF32 matmuls on Ampere+ GPUs.")
+    optim.add_argument("--use_ema", action="store_true", help="Keep an EMA of the generator weights for export.")
+    optim.add_argument("--ema_decay", type=float, default=0.999)
+
+    io = parser.add_argument_group("checkpoints, logging and export")
+    io.add_argument("--output_dir", type=str, default="stablepaint-model", help="Checkpoints, logs and the pipeline.")
+    io.add_argument("--checkpointing_steps", type=int, default=500, help="Save a resumable checkpoint every N steps.")
+    io.add_argument("--checkpoints_total_limit", type=int, default=None, help="Keep at most N checkpoints.")
+    io.add_argument(
+        "--resume_from_checkpoint",
+        type=str,
+        default=None,
+        help="A checkpoint folder, or 'latest' for the newest one in --output_dir (nothing happens when none exists).",
+    )
+    io.add_argument(
+        "--validation_steps", type=int, default=500, help="Log a validation grid every N steps (0: never)."
+    )
+    io.add_argument("--num_validation_images", type=int, default=4)
+    io.add_argument("--report_to", type=str, default="tensorboard", help="'tensorboard', 'wandb', 'all' or 'none'.")
+    io.add_argument("--logging_dir", type=str, default="logs", help="Log folder, relative to --output_dir.")
+    io.add_argument("--push_to_hub", action="store_true", help="Upload the final pipeline and its model card.")
+    io.add_argument(
+        "--hub_model_id", type=str, default=None, help="Repository id (defaults to the output folder name)."
+    )
+    io.add_argument("--hub_token", type=str, default=None)
+    return parser
+
+
+def check_training_args(args: argparse.Namespace) -> None:
+    """Raise a clear error for flag combinations that cannot work."""
+    if args.train_data_dir is None and args.dataset_name is None:
+        raise ValueError("Give the training data: `--train_data_dir FOLDER` or `--dataset_name ID_OR_PATH`.")
+    if args.train_data_dir is not None and args.dataset_name is not None:
+        raise ValueError("Give only one of `--train_data_dir` and `--dataset_name`.")
+    for name in ("train_batch_size", "gradient_accumulation_steps", "checkpointing_steps", "resolution"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"`--{name}` must be at least 1, got {getattr(args, name)}.")
+    if args.max_train_steps is not None and args.max_train_steps < 1:
+        raise ValueError(f"`--max_train_steps` must be at least 1, got {args.max_train_steps}.")
+    if args.checkpoints_total_limit is not None and args.checkpoints_total_limit < 1:
+        raise ValueError(f"`--checkpoints_total_limit` must be at least 1, got {args.checkpoints_total_limit}.")
+    if args.push_to_hub and args.hub_token is not None and args.report_to == "wandb":
+        raise ValueError("Do not pass `--hub_token` with `--report_to wandb`: the token would be logged.")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Accelerator and data
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def make_accelerator(args: argparse.Namespace):
+    """One `Accelerator` for the run: mixed precision, gradient accumulation, logging under `output_dir/logging_dir`.
+
+    The DataLoader sampler is seedable (`use_seedable_sampler`), so the shuffling of epoch `e` depends only on
+    `--seed` and `e`, and a resumed run sees the same batches as an uninterrupted one.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+
+    project_config = ProjectConfiguration(
+        project_dir=args.output_dir, logging_dir=os.path.join(args.output_dir, args.logging_dir)
+    )
+    report_to = None if args.report_to in (None, "none") else args.report_to
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with=report_to,
+        project_config=project_config,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S", level=logging.INFO
+    )
+    if not accelerator.is_main_process:
+        logging.getLogger().setLevel(logging.WARNING)
+    if args.allow_tf32 and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+    set_seed(args.seed)
+    if accelerator.is_main_process:
+        os.makedirs(args.output_dir, exist_ok=True)
+    return accelerator
+
+
+def weight_dtype(accelerator) -> torch.dtype:
+    """The dtype frozen modules (VGG, feature backbones, a frozen VAE) can be kept in under the mixed precision."""
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
+
+
+def load_training_dataset(args: argparse.Namespace, config: SynthesisConfig, transform=None):
+    """The training `datasets.Dataset` of the run: the source named by the flags, minus `--exclude_ids`."""
+    from .data import load_illustrations
+
+    source = args.train_data_dir or args.dataset_name
+    dataset = load_illustrations(source, image_column=args.image_column, lineart_column=args.lineart_column)
+    if args.exclude_ids:
+        keep = [i for i, name in enumerate(_row_names(dataset)) if not any(tag in name for tag in args.exclude_ids)]
+        dataset = dataset.select(keep)
+    if len(dataset) == 0:
+        raise ValueError(f"no training illustration left in {source!r} (after `--exclude_ids`).")
+    transform = transform or ColorizationTransform(config, seed=args.seed, train=True)
+    return build_dataset(dataset, max_samples=args.max_train_samples, transform=transform), transform
+
+
+def _row_names(dataset) -> List[str]:
+    """File names of the rows when the images were read from files (imagefolder/pairs), else their indices."""
+    import datasets
+
+    column = dataset.cast_column("image", datasets.Image(decode=False))["image"]
+    return [os.path.basename(item.get("path") or "") or str(i) for i, item in enumerate(column)]
+
+
+def build_train_dataloader(
+    args: argparse.Namespace, accelerator, config: Optional[SynthesisConfig] = None, transform=None
+) -> Tuple[torch.utils.data.DataLoader, Any]:
+    """A shuffled `DataLoader` of synthesized training examples (dicts of tensors, see `stablepaint.data`).
+
+    Returns the *unprepared* loader and its transform: pass the loader to `accelerator.prepare`, and call
+    `transform.set_epoch(epoch)` and `dataloader.set_epoch(epoch)` at the start of every epoch (see
+    `epoch_batches`). `transform` may be any `set_epoch`-able callable that makes the dataset's rows (e.g. the
+    workflow stages); it defaults to a `ColorizationTransform` built from `config`.
+    """
+    config = config or SynthesisConfig(resolution=args.resolution, segmentation=args.segmentation)
+    with accelerator.main_process_first():
+        dataset, transform = load_training_dataset(args, config, transform)
+    generator = torch.Generator().manual_seed(args.seed)
+    dataloader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=args.train_batch_size,
+        shuffle=True,
+        drop_last=len(dataset) >= args.train_batch_size * accelerator.num_processes,
+        num_workers=args.dataloader_num_workers,
+        generator=generator,
+        persistent_workers=False,
+    )
+    return dataloader, transform
+
+
+def training_schedule(args: argparse.Namespace, dataloader, accelerator) -> Tuple[int, int]:
+    """(`num_update_steps_per_epoch`, `num_train_epochs`) of a prepared dataloader; sets `args.max_train_steps`."""
+    steps_per_epoch = max(1, math.ceil(len(dataloader) / args.gradient_accumulation_steps))
+    if args.max_train_steps is None:
+        args.max_train_steps = args.num_train_epochs * steps_per_epoch
+    return steps_per_epoch, math.ceil(args.max_train_steps / steps_per_epoch)
+
+
+def epoch_batches(accelerator, dataloader, transform, epoch: int, skip_batches: int = 0):
+    """The batches of `epoch`: sets the epoch of the transform and sampler, and skips the first `skip_batches` (the
+    ones a resumed run already trained on)."""
+    transform.set_epoch(epoch)
+    if hasattr(dataloader, "set_epoch"):
+        dataloader.set_epoch(epoch)
+    if skip_batches:
+        return accelerator.skip_first_batches(dataloader, skip_batches)
+    return dataloader
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def list_checkpoints(output_dir: Union[str, os.PathLike]) -> List[Path]:
+    """Complete checkpoints in `output_dir`, oldest first (temporary folders of interrupted saves are ignored)."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := CHECKPOINT_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(
+    accelerator, output_dir: Union[str, os.PathLike], global_step: int, total_limit: Optional[int] = None
+) -> Path:
+    """Save a resumable checkpoint `output_dir/checkpoint-<global_step>`, atomically. Call on every process.
+
+    With `total_limit`, the oldest checkpoints are removed so that at most `total_limit` remain, the new one included.
+    """
+    output_dir = Path(output_dir)
+    final = output_dir / f"checkpoint-{global_step}"
+    tmp = output_dir / f".checkpoint-{global_step}.tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        if total_limit is not None:
+            for old in list_checkpoints(output_dir)[:-total_limit]:
+                logger.info(f"Removing old checkpoint {old.name}")
+                shutil.rmtree(old)
+        logger.info(f"Saved checkpoint {final}")
+    accelerator.wait_for_everyone()
+    return final
+
+
+def resume_from_checkpoint(
+    accelerator, args: argparse.Namespace, num_update_steps_per_epoch: int
+) -> Tuple[int, int, int]:
+    """Load the checkpoint named by `--resume_from_checkpoint` into the prepared objects.
+
+    Returns `(global_step, first_epoch, batches_to_skip)`: the step counter to continue from, the epoch it falls in,
+    and how many batches of that epoch were already trained on. `(0, 0, 0)` when there is nothing to resume.
+    """
+    if not args.resume_from_checkpoint:
+        return 0, 0, 0
+    if args.resume_from_checkpoint == "latest":
+        checkpoints = list_checkpoints(args.output_dir)
+        if not checkpoints:
+            accelerator.print(f"No checkpoint in {args.output_dir!r}: starting a new training run.")
+            return 0, 0, 0
+        path = checkpoints[-1]
+    else:
+        path = Path(args.resume_from_checkpoint)
+        if not path.is_absolute() and not path.exists():
+            path = Path(args.output_dir) / path
+        match = CHECKPOINT_PATTERN.match(path.name)
+        if not path.is_dir() or match is None:
+            raise ValueError(
+                f"`--resume_from_checkpoint` must be 'latest' or a checkpoint-<step> folder, got {str(path)!r}."
+            )
+    global_step = int(CHECKPOINT_PATTERN.match(path.name).group(1))
+    accelerator.print(f"Resuming from {path} (step {global_step})")
+    accelerator.load_state(str(path))
+    first_epoch = global_step // num_update_steps_per_epoch
+    skip = (global_step % num_update_steps_per_epoch) * args.gradient_accumulation_steps
+    return global_step, first_epoch, skip
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Logging, cards and upload
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def log_images(accelerator, tag: str, image, step: int) -> None:
+    """Log a PIL image (e.g. a `stablepaint.visualize.make_grid` grid) to the trackers that take images."""
+    import numpy as np
+
+    array = np.asarray(image.convert("RGB"))
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            tracker.writer.add_image(tag, array, step, dataformats="HWC")
+        elif tracker.name == "wandb":
+            import wandb
+
+            tracker.log({tag: [wandb.Image(image)]}, step=step)
+
+
+def validation_grid(columns: Dict[str, Sequence[Any]], cell: int = 128):
+    """A grid with one row per example and one column per entry of `columns` (e.g. lineart | hints | output |
+    target). Values are lists of PIL images, or tensors in [-1, 1] (hints: 4 channels, shown as strokes on white)."""
+    from .visualize import make_grid
+
+    labels = list(columns)
+    as_images = [_to_pil_list(values) for values in columns.values()]
+    rows = [list(row) for row in zip(*as_images)]
+    return make_grid(rows, labels=labels, cell=cell)
+
+
+def _to_pil_list(values) -> list:
+    import numpy as np
+    from PIL import Image
+
+    if not isinstance(values, torch.Tensor):
+        return list(values)
+    values = values.detach().float().cpu()
+    images = []
+    for item in values:
+        if item.shape[0] == 4:  # hints: RGB in [-1, 1] times the stroke mask, and the mask
+            rgb = ((item[:3] + 1) / 2).clamp(0, 1)
+            alpha = item[3:4].clamp(0, 1)
+            item = rgb * alpha + (1 - alpha)
+        else:
+            item = ((item + 1) / 2).clamp(0, 1)
+        array = (item.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        images.append(Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array))
+    return images
+
+
+def save_model_card(output_dir: Union[str, os.PathLike], template_name: str, card_data: Dict[str, Any], **fields):
+    """Render the model card template `hub_cards/<template_name>` (or a template file path) into `output_dir/README.md`.
+
+    `card_data` becomes the YAML front matter (`huggingface_hub.ModelCardData`: license, tags, datasets,
+    base_model, ...); `fields` fill the template's Jinja variables.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from . import __version__
+    from .hub_cards import template_path
+
+    card = ModelCard.from_template(
+        ModelCardData(library_name="diffusers", **card_data),
+        template_path=str(template_name if os.path.isfile(template_name) else template_path(template_name)),
+        stablepaint_version=__version__,
+        **fields,
+    )
+    card.save(os.path.join(output_dir, "README.md"))
+    return card
+
+
+def push_to_hub(
+    args: argparse.Namespace, output_dir: Union[str, os.PathLike], commit_message: str = "Upload pipeline"
+):
+    """Create the repository `--hub_model_id` (or the output folder's name) and upload the pipeline folder to it,
+    without the checkpoints and logs."""
+    from huggingface_hub import create_repo, upload_folder
+
+    repo_id = args.hub_model_id or Path(output_dir).resolve().name
+    repo_id = create_repo(repo_id, exist_ok=True, token=args.hub_token).repo_id
+    return upload_folder(
+        repo_id=repo_id,
+        folder_path=str(output_dir),
+        commit_message=commit_message,
+        ignore_patterns=["checkpoint-*", ".checkpoint-*", "*.tmp", f"{args.logging_dir}/*", "step_*", "epoch_*"],
+        token=args.hub_token,
+    )

@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+from stablepaint.losses import (
+    content_loss,
+    gradient_penalty,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+    kl_divergence,
+    wgan_generator_loss,
+    wgan_gp_critic_loss,
+)
+from stablepaint.models import VGG16Features
+
+
+def linear_critic(scale: float, shape=(3, 8, 8)):
+    """C(x) = scale * <w, x> with ||w|| = 1: its gradient norm is exactly `scale` everywhere."""
+    w = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    w = w / w.norm()
+    return lambda x: scale * (x * w).flatten(1).sum(dim=1)
+
+
+def test_gradient_penalty_of_a_1_lipschitz_critic_is_zero_and_of_a_steep_one_large():
+    real, fake = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)
+    assert gradient_penalty(linear_critic(1.0), real, fake).item() == pytest.approx(0.0, abs=1e-10)
+    assert gradient_penalty(linear_critic(10.0), real, fake).item() == pytest.approx(81.0, rel=1e-4)
+
+
+def test_gradient_penalty_is_differentiable_into_the_critic():
+    critic = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(144, 1)
+    )
+    penalty = gradient_penalty(lambda x: critic(x).squeeze(1), torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
+    penalty.backward()
+    # The input gradient depends on every weight (and the first bias, through tanh), never on the last bias.
+    for name, p in critic.named_parameters():
+        if name != "3.bias":
+            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_wgan_gp_critic_loss_terms_add_up_with_the_thesis_weights():
+    real, fake = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)
+    critic = linear_critic(2.0)
+    terms = wgan_gp_critic_loss(critic, real, fake)
+    expected_w = critic(fake).mean() - critic(real).mean()
+    assert terms["wasserstein"].item() == pytest.approx(expected_w.item(), rel=1e-5)
+    assert terms["gradient_penalty"].item() == pytest.approx(1.0, rel=1e-4)  # (2 - 1)^2
+    assert terms["drift"].item() == pytest.approx((critic(real) ** 2).mean().item(), rel=1e-5)
+    total = terms["wasserstein"] + 10.0 * terms["gradient_penalty"] + 1e-3 * terms["drift"]
+    assert terms["loss"].item() == pytest.approx(total.item(), rel=1e-6)
+    assert wgan_generator_loss(critic(fake)).item() == pytest.approx(-critic(fake).mean().item(), rel=1e-6)
+
+
+def test_gradient_penalty_rejects_mismatched_batches():
+    with pytest.raises(ValueError, match="same shape"):
+        gradient_penalty(linear_critic(1.0), torch.rand(2, 3, 8, 8), torch.rand(3, 3, 8, 8))
+
+
+def test_hinge_losses():
+    assert hinge_discriminator_loss(torch.tensor([2.0, 1.5]), torch.tensor([-3.0])).item() == 0.0
+    assert hinge_discriminator_loss(torch.tensor([0.0]), torch.tensor([0.0])).item() == pytest.approx(2.0)
+    assert hinge_generator_loss(torch.tensor([1.0, 3.0])).item() == pytest.approx(-2.0)
+
+
+def test_kl_divergence_is_zero_for_the_prior_and_positive_elsewhere():
+    assert kl_divergence(torch.zeros(2, 8), torch.zeros(2, 8)).item() == pytest.approx(0.0)
+    # KL(N(1, 1) || N(0, 1)) = 1/2 per dimension
+    assert kl_divergence(torch.ones(2, 8), torch.zeros(2, 8)).item() == pytest.approx(4.0)
+
+
+def test_content_loss_is_zero_on_identical_images_and_grows_with_the_difference(vgg16_weights):
+    vgg = VGG16Features.from_weights(vgg16_weights, layers=("relu2_2",))
+    real = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert content_loss(vgg, real, real).item() == 0.0
+    small = content_loss(vgg, (real + 0.05 * torch.randn_like(real)).clamp(-1, 1), real)
+    large = content_loss(vgg, (real + 0.5 * torch.randn_like(real)).clamp(-1, 1), real)
+    assert 0 < small.item() < large.item()
+    fake = real.clone().requires_grad_(True)
+    content_loss(vgg, fake + 0.1, real).backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    assert all(p.grad is None for p in vgg.parameters())
