@@ -10,12 +10,43 @@ __version__ = "0.1.0.dev0"
 from .data import ColorizationTransform, SynthesisConfig, build_dataset, load_illustrations, synthesize_example
 from .image_processor import ColorizationImageProcessor
 from .lineart import extract_lineart
-from .pipelines import ColorizationPipelineOutput
+from .models.features import SemanticFeatureExtractor
+from .models.paintstorch import PaintsTorchCritic, PaintsTorchGenerator
+from .models.stenciltorch import StencilTorchGuideDecoder
+from .models.workflow import (
+    ArtWorkflowDiscriminators,
+    ArtWorkflowGenerationModel,
+    ArtWorkflowInferenceModel,
+    ArtWorkflowRegularizer,
+)
+from .pipelines import (
+    ArtWorkflowPipeline,
+    ArtWorkflowPipelineOutput,
+    ArtWorkflowState,
+    ColorizationPipelineOutput,
+    PaintsTorchPipeline,
+    StablePaintPipeline,
+    StencilTorchPipeline,
+)
 
 __all__ = [
+    "ArtWorkflowDiscriminators",
+    "ArtWorkflowGenerationModel",
+    "ArtWorkflowInferenceModel",
+    "ArtWorkflowPipeline",
+    "ArtWorkflowPipelineOutput",
+    "ArtWorkflowRegularizer",
+    "ArtWorkflowState",
     "ColorizationImageProcessor",
     "ColorizationPipelineOutput",
     "ColorizationTransform",
+    "PaintsTorchCritic",
+    "PaintsTorchGenerator",
+    "PaintsTorchPipeline",
+    "SemanticFeatureExtractor",
+    "StablePaintPipeline",
+    "StencilTorchGuideDecoder",
+    "StencilTorchPipeline",
     "SynthesisConfig",
     "__version__",
     "build_dataset",

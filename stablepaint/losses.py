@@ -96,11 +96,16 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def workflow_reconstruction_loss(
-    fake: torch.Tensor, real: torch.Tensor, vgg: Optional[torch.nn.Module] = None, lambda_vgg: float = 10.0
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    vgg: Optional[torch.nn.Module] = None,
+    lambda_vgg: float = 10.0,
+    real_features: Optional[tuple] = None,
 ) -> torch.Tensor:
     """Appearance distance of the AdaIN optimization, per example (workflow paper, Eq. 6):
     L = ||ŷ - y||₁ + λ_VGG Σ_l ||F_l(ŷ) - F_l(y)||₁, each term a mean over its elements, returned as a `(B,)` tensor
-    (sum it: every example's increment then gets its own gradient, whatever the batch size).
+    (sum it: every example's increment then gets its own gradient, whatever the batch size). `real_features` are
+    `vgg(real)` when already computed (an optimization loop with a fixed reference computes them once).
 
     `vgg` is a frozen `stablepaint.models.VGG16Features` (all the layers it returns are used); 1-channel stages are
     repeated to RGB for it. `vgg=None` or `lambda_vgg=0` leaves the L1 term only.
@@ -109,8 +114,9 @@ def workflow_reconstruction_loss(
     if vgg is not None and lambda_vgg > 0:
         if fake.shape[1] == 1:
             fake, real = fake.expand(-1, 3, -1, -1), real.expand(-1, 3, -1, -1)
-        with torch.no_grad():
-            real_features = vgg(real)
+        if real_features is None:
+            with torch.no_grad():
+                real_features = vgg(real)
         for f, r in zip(vgg(fake), real_features):
             loss = loss + lambda_vgg * (f.float() - r.float()).abs().flatten(1).mean(dim=1)
     return loss

@@ -1,9 +1,48 @@
 """Every trainable network of stablepaint, as diffusers `ModelMixin` + `ConfigMixin` classes (one file per family)."""
 
+from .features import SemanticFeatureExtractor
+from .paintstorch import (
+    PaintsTorchCritic,
+    PaintsTorchDecoder,
+    PaintsTorchGenerator,
+    PaintsTorchGeneratorOutput,
+    PaintsTorchUpBlock,
+    ResNeXtBottleneck,
+)
 from .perceptual import VGG16_LAYERS, VGG16Features, VGGWeightsNotFoundError
+from .stablepaint import StablePaintContextEncoder, widen_conv_in
+from .stenciltorch import StencilTorchGuideDecoder
+from .workflow import (
+    ArtWorkflowDiscriminators,
+    ArtWorkflowGenerationModel,
+    ArtWorkflowInferenceModel,
+    ArtWorkflowRegularizer,
+    WorkflowDiscriminator,
+    WorkflowInferenceNet,
+    WorkflowLatentEncoder,
+    WorkflowStageGenerator,
+)
 
 __all__ = [
+    "ArtWorkflowDiscriminators",
+    "ArtWorkflowGenerationModel",
+    "ArtWorkflowInferenceModel",
+    "ArtWorkflowRegularizer",
+    "PaintsTorchCritic",
+    "PaintsTorchDecoder",
+    "PaintsTorchGenerator",
+    "PaintsTorchGeneratorOutput",
+    "PaintsTorchUpBlock",
+    "ResNeXtBottleneck",
+    "SemanticFeatureExtractor",
+    "StablePaintContextEncoder",
+    "StencilTorchGuideDecoder",
     "VGG16_LAYERS",
     "VGG16Features",
     "VGGWeightsNotFoundError",
+    "WorkflowDiscriminator",
+    "WorkflowInferenceNet",
+    "WorkflowLatentEncoder",
+    "WorkflowStageGenerator",
+    "widen_conv_in",
 ]

@@ -1,0 +1,162 @@
+"""PaintsTorch (thesis §IV.2) as a diffusers pipeline: one forward pass of the generator G1."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Union
+
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils import replace_example_docstring
+
+from stablepaint.image_processor import ColorizationImageProcessor
+from stablepaint.models.features import SemanticFeatureExtractor
+from stablepaint.models.paintstorch import PaintsTorchGenerator
+from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
+from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin
+
+EXAMPLE_DOC_STRING = """
+    Examples:
+        ```py
+        >>> import torch
+        >>> from PIL import Image
+        >>> from stablepaint import PaintsTorchGenerator, PaintsTorchPipeline
+
+        >>> torch.manual_seed(0)
+        >>> colorizer = PaintsTorchGenerator(feature_channels=0, block_out_channels=(4, 8, 8, 16, 16),
+        ...     mid_block_layers=1, mid_cardinality=2, up_block_dilations=((1,), (1,), (1,)), up_block_cardinality=(2, 2, 2))
+        >>> pipe = PaintsTorchPipeline(colorizer=colorizer)  # or PaintsTorchPipeline.from_pretrained("path/or/hub-id")
+        >>> lineart = Image.open("examples/pairs/dicebear_adventurer_2494_line.png")
+        >>> image = pipe(lineart, hints=None, keep_lines=True).images[0]
+        ```
+"""
+
+
+class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
+    r"""
+    User-guided lineart colorization with PaintsTorch (Hati et al. 2019; thesis §IV.2): the generator G1 colors the
+    lineart from the color-stroke hints and the semantic features F1 of the lineart.
+
+    This model inherits from [`DiffusionPipeline`] (saving, loading, device placement, offload). Inputs and outputs go
+    through [`~stablepaint.ColorizationImageProcessor`], the conditioning contract of every stablepaint pipeline.
+
+    Args:
+        colorizer ([`PaintsTorchGenerator`]): The generator G1 (`in_channels=1`).
+        semantic_encoder ([`SemanticFeatureExtractor`], *optional*): F1; required when the colorizer was built with
+            `feature_channels > 0`, and then with as many output channels.
+    """
+
+    model_cpu_offload_seq = "semantic_encoder->colorizer"
+    _optional_components = ["semantic_encoder"]
+    #: Channels of the colorizer's full-resolution input (lineart).
+    expected_in_channels = 1
+
+    def __init__(self, colorizer: PaintsTorchGenerator, semantic_encoder: Optional[SemanticFeatureExtractor] = None):
+        super().__init__()
+        in_channels = colorizer.config.in_channels
+        if in_channels != self.expected_in_channels:
+            raise ValueError(
+                f"{type(self).__name__} needs a `colorizer` with in_channels={self.expected_in_channels}, got "
+                f"{in_channels}."
+            )
+        feature_channels = colorizer.config.feature_channels
+        if feature_channels and semantic_encoder is None:
+            raise ValueError(f"the `colorizer` reads {feature_channels} feature channels: pass a `semantic_encoder`.")
+        if semantic_encoder is not None and semantic_encoder.config.out_channels != feature_channels:
+            raise ValueError(
+                f"`semantic_encoder` gives {semantic_encoder.config.out_channels} channels but the `colorizer` reads "
+                f"{feature_channels}."
+            )
+        self.register_modules(colorizer=colorizer, semantic_encoder=semantic_encoder)
+        # The generator's encoder halves the resolution 4 times; hints live at 1/4 (thesis §IV.2.2.1).
+        self.image_processor = ColorizationImageProcessor(multiple_of=16, hint_scale=4)
+
+    def check_inputs(self, lineart, keep_lines: bool, line_threshold: int, output_type: str) -> None:
+        if lineart is None:
+            raise ValueError("`lineart` is required: an image, a path, an array, a tensor or a list of them.")
+        if not isinstance(keep_lines, bool):
+            raise TypeError(f"`keep_lines` must be a bool, got {type(keep_lines).__name__}.")
+        if not 0 <= line_threshold <= 256:
+            raise ValueError(f"`line_threshold` must lie in [0, 256], got {line_threshold!r}.")
+        if output_type not in ("pil", "np", "pt"):
+            raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}.")
+
+    def prepare_colorizer_input(self, inputs) -> torch.Tensor:
+        """The colorizer's full-resolution input: the lineart (PaintsTorch)."""
+        return inputs.lineart
+
+    @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
+    def __call__(
+        self,
+        lineart,
+        hints=None,
+        mask=None,
+        image=None,
+        height: Optional[int] = None,
+        width: Optional[int] = None,
+        keep_lines: bool = False,
+        line_threshold: int = 128,
+        generator: Optional[Union[torch.Generator, List[torch.Generator]]] = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+    ):
+        r"""
+        Color `lineart`.
+
+        Args:
+            lineart (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, path or a list of those):
+                Dark lines on white; a list makes a batch.
+            hints (same types, *optional*):
+                RGBA strokes (alpha marks them) or RGB strokes on white, at any resolution of the lineart's aspect
+                ratio. `None`: no hints.
+            mask (same types, *optional*):
+                White = area to color. Outside it the output is `image`, bit for bit.
+            image (same types, *optional*):
+                The colored image to keep outside `mask` (e.g. the previous pass' output).
+            height (`int`, *optional*), width (`int`, *optional*):
+                The working size (multiples of 16); defaults to the lineart's size rounded to 16. The output is at the
+                lineart's own size either way.
+            keep_lines (`bool`, *optional*, defaults to `False`):
+                Copy the lineart's lines (pixels darker than `line_threshold`) into the output exactly.
+            line_threshold (`int`, *optional*, defaults to 128):
+                Gray level under which a lineart pixel is a line, for `keep_lines`.
+            generator (`torch.Generator`, *optional*):
+                Accepted for the common stablepaint signature; the GAN generator is deterministic.
+            output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
+            return_dict (`bool`, *optional*, defaults to `True`): Return a `ColorizationPipelineOutput` or a tuple.
+
+        Examples:
+
+        Returns:
+            [`~stablepaint.ColorizationPipelineOutput`] or `tuple`: the colored images at the lineart's size.
+        """
+        # 1. Check inputs
+        self.check_inputs(lineart, keep_lines, line_threshold, output_type)
+
+        # 2. Preprocess
+        device, dtype = self._execution_device, self.colorizer.dtype
+        inputs = self.image_processor.preprocess(
+            lineart, hints=hints, mask=mask, image=image, height=height, width=width
+        )
+        inputs = inputs.to(device=device, dtype=dtype)
+
+        # 3. Semantic features F1 of the lineart
+        features = None
+        if self.semantic_encoder is not None:
+            features = self.semantic_encoder(inputs.lineart).to(dtype)
+
+        # 4. One forward pass of the generator
+        hints_tensor = inputs.hints if self.colorizer.config.hint_channels else None
+        output = self.colorizer(self.prepare_colorizer_input(inputs), hints_tensor, features).sample
+        self.maybe_free_model_hooks()
+
+        # 5. Postprocess: caller's size, composite outside the mask, optionally the exact lines
+        images = self.image_processor.postprocess(
+            output, output_type=output_type, original_sizes=inputs.original_sizes, image=image, mask=mask
+        )
+        if keep_lines:
+            images = self.image_processor.keep_lines(images, lineart, threshold=line_threshold, mask=mask)
+
+        if not return_dict:
+            return (images,)
+        return ColorizationPipelineOutput(images=images)

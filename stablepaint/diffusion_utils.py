@@ -1,0 +1,194 @@
+"""What StablePaint's pipeline and its training script share: the UNet's concatenated conditioning input, the
+latent encoding, conditioning dropout, the diffusion target and the min-SNR loss weights (thesis §III.3.4, §IV.4).
+
+The UNet's input, at latent resolution (H / f, W / f) for a VAE of downsampling factor f, is (in this order)
+
+====================  =====================  ===========================================================
+noisy latent          `latent_channels`      the sample being denoised
+lineart               `f * f`                pixel-unshuffled lineart: lossless, every line pixel is kept
+hints                 4                      stroke RGB (mean color of the strokes under each latent pixel)
+                                             and the stroke mask (1 where any stroke pixel falls)
+mask                  1                      1 where any pixel of the latent cell is to color
+masked-image latents  `latent_channels`      VAE latents of `image` with the area to color set to 0 (gray)
+====================  =====================  ===========================================================
+
+as Stable Diffusion in-painting (mask + masked-image latents) and InstructPix2Pix (image latents) concatenate theirs.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from diffusers.training_utils import compute_snr
+
+#: The mean and standard deviation CLIP image encoders are trained with (OpenAI CLIP).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def conditioning_channels(latent_channels: int, vae_scale_factor: int) -> int:
+    """Channels of the conditioning concatenated to the noisy latent (lineart + hints + mask + masked latents)."""
+    return vae_scale_factor * vae_scale_factor + 4 + 1 + latent_channels
+
+
+def unet_in_channels(latent_channels: int, vae_scale_factor: int) -> int:
+    """`in_channels` of a StablePaint UNet: the noisy latent plus [`conditioning_channels`]."""
+    return latent_channels + conditioning_channels(latent_channels, vae_scale_factor)
+
+
+def resize_hints(hints: torch.Tensor, size) -> torch.Tensor:
+    """
+    Resize `(B, 4, h, w)` hints (RGB in [-1, 1] times the stroke mask, stroke mask in {0, 1}) to `size` without
+    losing strokes: a target pixel is a stroke when any stroke pixel falls under it, with the mean color of those
+    stroke pixels. Upsampling repeats pixels.
+    """
+    size = tuple(int(s) for s in size)
+    if tuple(hints.shape[-2:]) == size:
+        return hints
+    coverage = F.adaptive_avg_pool2d(hints[:, 3:], size)
+    color = F.adaptive_avg_pool2d(hints[:, :3], size) / coverage.clamp_min(1e-6)
+    stroke = (coverage > 0).to(hints.dtype)
+    return torch.cat([color * stroke, stroke], dim=1)
+
+
+def masked_image(image: Optional[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """`image` with the area to color (mask = 1) set to 0 (mid gray); all zeros when there is no image."""
+    if image is None:
+        return torch.zeros(mask.shape[0], 3, *mask.shape[-2:], device=mask.device, dtype=mask.dtype)
+    return image * (mask < 0.5).to(image.dtype)
+
+
+def encode_latents(vae, pixels: torch.Tensor, generator: Optional[torch.Generator] = None, sample: bool = False):
+    """
+    VAE latents of `pixels` in [-1, 1], scaled into the diffusion's latent space (`shift_factor` and
+    `scaling_factor` of the VAE's config). The distribution's mode unless `sample` (then drawn with `generator`).
+    """
+    distribution = vae.encode(pixels.to(dtype=vae.dtype)).latent_dist
+    latents = distribution.sample(generator) if sample else distribution.mode()
+    return scale_latents(vae, latents)
+
+
+def scale_latents(vae, latents: torch.Tensor) -> torch.Tensor:
+    """VAE latent space → diffusion latent space."""
+    shift = vae.config.get("shift_factor") or 0.0
+    return (latents - shift) * vae.config.scaling_factor
+
+
+def unscale_latents(vae, latents: torch.Tensor) -> torch.Tensor:
+    """Diffusion latent space → VAE latent space (what `vae.decode` takes)."""
+    shift = vae.config.get("shift_factor") or 0.0
+    return latents / vae.config.scaling_factor + shift
+
+
+def unet_conditioning(
+    lineart: torch.Tensor,
+    hints: torch.Tensor,
+    mask: torch.Tensor,
+    masked_image_latents: torch.Tensor,
+    vae_scale_factor: int,
+) -> torch.Tensor:
+    """
+    The conditioning concatenated to the noisy latent, `(B, conditioning_channels, H / f, W / f)`.
+
+    Args:
+        lineart (`torch.Tensor`): `(B, 1, H, W)` in [-1, 1].
+        hints (`torch.Tensor`): `(B, 4, h, w)` at any resolution (the image processor gives `H / 4`).
+        mask (`torch.Tensor`): `(B, 1, H, W)` in {0, 1}, 1 = area to color.
+        masked_image_latents (`torch.Tensor`): `(B, C, H / f, W / f)`, the scaled latents of [`masked_image`].
+        vae_scale_factor (`int`): f, the VAE's downsampling factor.
+    """
+    size = masked_image_latents.shape[-2:]
+    if tuple(lineart.shape[-2:]) != (size[0] * vae_scale_factor, size[1] * vae_scale_factor):
+        raise ValueError(
+            f"`lineart` of size {tuple(lineart.shape[-2:])} does not match latents of size {tuple(size)} at "
+            f"vae_scale_factor={vae_scale_factor}."
+        )
+    dtype = masked_image_latents.dtype
+    lineart = F.pixel_unshuffle(lineart.to(dtype), vae_scale_factor)
+    hints = resize_hints(hints.to(dtype), size)
+    mask = F.adaptive_max_pool2d(mask.to(dtype), size)
+    return torch.cat([lineart, hints, mask, masked_image_latents], dim=1)
+
+
+def drop_hints(hints: torch.Tensor, probability: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """
+    Conditioning dropout for classifier-free guidance over the hints (InstructPix2Pix trains the same way): each
+    item's hints are zeroed — "no hints", as the image processor encodes `hints=None` — with `probability`.
+    """
+    if probability <= 0:
+        return hints
+    keep = torch.rand(hints.shape[0], 1, 1, 1, generator=generator, device="cpu") >= probability
+    return hints * keep.to(device=hints.device, dtype=hints.dtype)
+
+
+def hint_images(hints: torch.Tensor, size) -> torch.Tensor:
+    """The hints drawn on white at `size`, `(B, 3, *size)` in [-1, 1], for an image encoder."""
+    hints = F.interpolate(hints, size=tuple(size), mode="nearest")
+    stroke = hints[:, 3:]
+    return hints[:, :3] * stroke + (1 - stroke)
+
+
+def encoder_hidden_states(
+    unet, hints: torch.Tensor, image_encoder=None, dtype: Optional[torch.dtype] = None
+) -> torch.Tensor:
+    """
+    The cross-attention input of the UNet. StablePaint has no text: its conditioning is spatial and goes through
+    `conv_in`. Without an `image_encoder` the UNet attends to one null (all-zero) token, which turns each
+    cross-attention into a constant bias a pretrained UNet adapts to. With a CLIP-style `image_encoder` (a
+    `CLIPVisionModelWithProjection` whose `projection_dim` equals the UNet's `cross_attention_dim`), the token is the
+    embedding of the hints drawn on white: a global summary of the requested colors.
+    """
+    dim = unet.config.cross_attention_dim
+    if not isinstance(dim, int):
+        raise ValueError(f"StablePaint needs a UNet with one int `cross_attention_dim`, got {dim!r}.")
+    dtype = dtype or unet.dtype
+    if image_encoder is None:
+        return torch.zeros(hints.shape[0], 1, dim, device=hints.device, dtype=dtype)
+    size = image_encoder.config.image_size
+    pixels = (hint_images(hints.float(), (size, size)) + 1) / 2
+    mean = torch.tensor(CLIP_MEAN, device=pixels.device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, device=pixels.device).view(1, 3, 1, 1)
+    pixels = ((pixels - mean) / std).to(dtype=image_encoder.dtype)
+    embeds = image_encoder(pixel_values=pixels).image_embeds
+    if embeds.shape[-1] != dim:
+        raise ValueError(
+            f"`image_encoder` embeds to {embeds.shape[-1]} dimensions but the UNet's cross_attention_dim is {dim}."
+        )
+    return embeds[:, None].to(dtype)
+
+
+def diffusion_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet learns to predict: the noise (ε-prediction) or the velocity (v-prediction)."""
+    prediction_type = scheduler.config.prediction_type
+    if prediction_type == "epsilon":
+        return noise
+    if prediction_type == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    raise ValueError(f"unsupported `prediction_type` {prediction_type!r}; expected 'epsilon' or 'v_prediction'.")
+
+
+def diffusion_loss(
+    scheduler,
+    model_output: torch.Tensor,
+    target: torch.Tensor,
+    timesteps: torch.Tensor,
+    snr_gamma: Optional[float] = None,
+) -> torch.Tensor:
+    """
+    The MSE of the denoising objective (Ho et al., 2020, eq. 14 — thesis §III.3.4), optionally weighted per sample by
+    min-SNR-γ (Hang et al., 2023, as diffusers' `train_text_to_image.py`): `min(SNR, γ) / SNR` for ε-prediction and
+    `min(SNR, γ) / (SNR + 1)` for v-prediction.
+    """
+    if snr_gamma is None:
+        return F.mse_loss(model_output.float(), target.float(), reduction="mean")
+    snr = compute_snr(scheduler, timesteps)
+    weights = torch.clamp(snr, max=snr_gamma)
+    if scheduler.config.prediction_type == "v_prediction":
+        weights = weights / (snr + 1)
+    else:
+        weights = weights / snr
+    loss = F.mse_loss(model_output.float(), target.float(), reduction="none")
+    loss = loss.mean(dim=list(range(1, loss.ndim))) * weights
+    return loss.mean()

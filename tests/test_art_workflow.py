@@ -1,0 +1,332 @@
+"""ArtWorkflowPipeline and its networks on tiny configs (paper 004: multi-stage generation and editing)."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stablepaint import (
+    ArtWorkflowGenerationModel,
+    ArtWorkflowInferenceModel,
+    ArtWorkflowPipeline,
+    ArtWorkflowRegularizer,
+    ArtWorkflowState,
+)
+from stablepaint.losses import workflow_reconstruction_loss
+from stablepaint.models.workflow import (
+    ArtWorkflowDiscriminators,
+    WorkflowStageGenerator,
+    adain_update,
+    init_adam_state,
+)
+
+SIZE = 32
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models are fastest on one thread, and far slower with two on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def get_dummy_components(stage_channels=(1, 3, 3), seed=0):
+    torch.manual_seed(seed)
+    generation = ArtWorkflowGenerationModel(
+        stage_channels=stage_channels,
+        latent_dim=4,
+        base_channels=4,
+        num_downsample=2,
+        num_res_blocks=2,
+        mlp_dim=16,
+        encoder_channels=4,
+        encoder_blocks=2,
+    )
+    inference = ArtWorkflowInferenceModel(stage_channels=stage_channels, base_channels=4, num_downs=3)
+    regularizer = ArtWorkflowRegularizer(num_adain_params=generation.num_adain_params)
+    return {"artwork_generation": generation, "workflow_inference": inference, "regularizer": regularizer}
+
+
+def make_pipe(stage_channels=(1, 3, 3)):
+    pipe = ArtWorkflowPipeline(**get_dummy_components(stage_channels))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture
+def pipe():
+    return make_pipe()
+
+
+@pytest.fixture
+def artwork(illustration):
+    return illustration.resize((SIZE, SIZE))
+
+
+def l1(state):
+    return (state.stage_tensors[-1] - state.inferred_tensors[-1]).abs().mean().item()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shapes follow the config
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage_channels", [(1, 3, 3), (1, 3, 3, 3), (3, 1, 3)])
+def test_stage_shapes_and_channels_follow_config(stage_channels):
+    pipe = make_pipe(stage_channels)
+    num = len(stage_channels)
+    assert pipe.num_stages == num
+    assert len(pipe.artwork_generation.generators) == len(pipe.workflow_inference.nets) == num - 1
+    first = torch.rand(2, stage_channels[0], SIZE, SIZE) * 2 - 1
+    latents = [torch.randn(2, 4) for _ in range(num - 1)]
+    stages = pipe.artwork_generation(first, latents)
+    assert [tuple(s.shape) for s in stages] == [(2, c, SIZE, SIZE) for c in stage_channels]
+    inferred = pipe.workflow_inference(torch.rand(2, stage_channels[-1], SIZE, SIZE) * 2 - 1)
+    assert [tuple(s.shape) for s in inferred] == [(2, c, SIZE, SIZE) for c in stage_channels]
+    # AdaIN parameters: a scale and a bias per channel of each of the 2 AdaIN layers of each block
+    assert pipe.artwork_generation.num_adain_params == (2 * 2 * 2 * 16,) * (num - 1)
+
+
+def test_generate_all_stages_four_stage_workflow():
+    pipe = make_pipe((1, 3, 3, 3))
+    sketch = Image.new("L", (SIZE, SIZE), 255)
+    out = pipe.generate(sketch, generator=torch.Generator().manual_seed(0), output_type="np")
+    assert len(out.stages) == 4 and len(out.latents) == 3
+    assert all(s.shape == (1, SIZE, SIZE, 3) for s in out.stages)
+    assert np.array_equal(out.images, out.stages[-1])
+    assert pipe.stage_names == ("stage_0", "stage_1", "stage_2", "stage_3")
+
+
+def test_generate_is_reproducible_and_uses_given_latents(pipe, artwork):
+    sketch = artwork.convert("L")
+    a = pipe.generate(sketch, generator=torch.Generator().manual_seed(1), output_type="pt")
+    b = pipe.generate(sketch, generator=torch.Generator().manual_seed(1), output_type="pt")
+    c = pipe.generate(sketch, generator=torch.Generator().manual_seed(2), output_type="pt")
+    assert torch.equal(a.images, b.images)
+    assert not torch.equal(a.images, c.images)
+    # The first stage is the sketch; giving the latents back reproduces the stages
+    d = pipe.generate(sketch, latents=a.latents, output_type="pt")
+    assert torch.equal(d.images, a.images)
+    # Fixing the flat-stage latent and re-sampling the final one keeps the flat stage
+    e = pipe.generate(
+        sketch, latents=[a.latents[0], None], generator=torch.Generator().manual_seed(5), output_type="pt"
+    )
+    assert torch.equal(e.stages[1], a.stages[1])
+    assert not torch.equal(e.images, a.images)
+    images, stages, latents = pipe.generate(sketch, latents=a.latents, output_type="pt", return_dict=False)
+    assert torch.equal(images, a.images) and len(stages) == 3 and len(latents) == 2
+
+
+def test_generate_keeps_caller_size(pipe):
+    sketch = Image.new("L", (50, 30), 255)
+    out = pipe.generate(sketch, generator=torch.Generator().manual_seed(0))
+    assert [s[0].size for s in out.stages] == [(50, 30)] * 3
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# invert: workflow inference + AdaIN optimization (Algorithm 1)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_invert_returns_stages_latents_and_adain_params(pipe, artwork):
+    state = pipe.invert(artwork, optimize_steps=3, perceptual_weight=0, output_type="pil")
+    assert isinstance(state, ArtWorkflowState)
+    assert len(state.stages) == len(state.inferred_stages) == 3
+    assert [t.shape[1] for t in state.stage_tensors] == [1, 3, 3]
+    assert [tuple(z.shape) for z in state.latents] == [(1, 4), (1, 4)]
+    sizes = pipe.artwork_generation.num_adain_params
+    assert [p.shape[1] for p in state.adain_params] == list(sizes)
+    assert all(
+        torch.allclose(p, pipe.artwork_generation.generators[k].adain_params(state.latents[k]) + d, atol=1e-6)
+        for k, (p, d) in enumerate(zip(state.adain_params, state.adain_increments))
+    )
+    # The regenerated first stage is the inferred sketch; the artwork is the last inferred stage
+    assert torch.equal(state.stage_tensors[0], state.inferred_tensors[0])
+    assert state.images[0].size == artwork.size
+
+
+def test_adain_optimization_improves_reconstruction(pipe, artwork):
+    before = pipe.invert(artwork, optimize_steps=0, perceptual_weight=0, output_type="pt")
+    after = pipe.invert(artwork, optimize_steps=25, use_learned_regularization=False, perceptual_weight=0)
+    assert all(torch.count_nonzero(d) == 0 for d in before.adain_increments)
+    assert l1(after) < 0.9 * l1(before)
+    # Each transition's optimization brings its stage closer to its reference (the inferred flat stage too)
+    flat_before = (before.stage_tensors[1] - before.inferred_tensors[1]).abs().mean()
+    flat_after = (after.stage_tensors[1] - after.inferred_tensors[1]).abs().mean()
+    assert flat_after < flat_before
+
+
+@pytest.mark.slow
+def test_adain_optimization_with_vgg_perceptual_loss(pipe, artwork, vgg16_weights):
+    before = pipe.invert(artwork, optimize_steps=0, vgg_weights=str(vgg16_weights))
+    after = pipe.invert(artwork, optimize_steps=10, use_learned_regularization=False, vgg_weights=str(vgg16_weights))
+    assert l1(after) < l1(before)
+
+
+def test_learned_regularization_keeps_increments_smaller(pipe, artwork):
+    free = pipe.invert(artwork, optimize_steps=25, use_learned_regularization=False, perceptual_weight=0)
+    learned = pipe.invert(artwork, optimize_steps=25, use_learned_regularization=True, perceptual_weight=0)
+    fixed = pipe.invert(
+        artwork, optimize_steps=25, use_learned_regularization=False, weight_decay=1e-3, perceptual_weight=0
+    )
+    for k in range(2):
+        size_free = free.adain_increments[k].abs().mean()
+        assert learned.adain_increments[k].abs().mean() < size_free
+        assert fixed.adain_increments[k].abs().mean() < size_free
+    # ... while still reconstructing better than no optimization
+    assert l1(learned) < l1(pipe.invert(artwork, optimize_steps=0, perceptual_weight=0))
+
+
+def test_weight_decay_gradient_reaches_regularizer():
+    """Algorithm 2 back-propagates through one regularized step: the hyper-parameters get a gradient."""
+    torch.manual_seed(0)
+    regularizer = ArtWorkflowRegularizer(num_adain_params=(6,))
+    delta, grad = torch.randn(2, 6), torch.randn(2, 6)
+    state = init_adam_state(delta)
+    adain_update(delta, grad, state, 0.1)  # a first step, so that the weight decay acts on a non-zero increment
+    new = adain_update(delta, grad, state, 0.1, regularizer.weight_decay(0))
+    new.pow(2).sum().backward()
+    assert regularizer.hyperparameters[0].grad is not None
+    assert regularizer.hyperparameters[0].grad.abs().sum() > 0
+    assert torch.all(regularizer.weight_decay(0) > 0)
+
+
+def test_reconstruction_loss_is_per_example():
+    fake, real = torch.zeros(3, 1, 8, 8), torch.ones(3, 1, 8, 8)
+    real[1] = 0
+    loss = workflow_reconstruction_loss(fake, real)
+    assert loss.shape == (3,) and torch.allclose(loss, torch.tensor([1.0, 0.0, 1.0]))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# edit
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def state(pipe, artwork):
+    return pipe.invert(artwork, optimize_steps=5, use_learned_regularization=True, perceptual_weight=0)
+
+
+@pytest.mark.parametrize("stage", [0, 1])
+def test_editing_stage_image_leaves_earlier_stages_unchanged(pipe, state, artwork, stage):
+    if stage == 0:
+        new = Image.fromarray(255 - np.asarray(artwork.convert("L")))  # a different sketch
+    else:
+        new = Image.fromarray(np.asarray(artwork)[..., ::-1].copy())  # recolored flat stage (channels swapped)
+    edited = pipe.edit(state, stage=stage, image=new)
+    for s in range(stage):
+        assert torch.equal(edited.stage_tensors[s], state.stage_tensors[s])
+    assert not torch.equal(edited.stage_tensors[stage], state.stage_tensors[stage])
+    for s in range(stage + 1, 3):
+        assert not torch.equal(edited.stage_tensors[s], state.stage_tensors[s])
+    # Only the edited image changed: the AdaIN parameters and latents are kept
+    assert all(torch.equal(a, b) for a, b in zip(edited.adain_params, state.adain_params))
+    assert all(torch.equal(a, b) for a, b in zip(edited.latents, state.latents))
+
+
+def test_resampling_final_latent_changes_only_final_image(pipe, state):
+    edited = pipe.edit(state, stage="final", generator=torch.Generator().manual_seed(3))
+    assert torch.equal(edited.stage_tensors[0], state.stage_tensors[0])
+    assert torch.equal(edited.stage_tensors[1], state.stage_tensors[1])
+    assert not torch.equal(edited.stage_tensors[2], state.stage_tensors[2])
+    assert torch.equal(edited.latents[0], state.latents[0])
+    assert not torch.equal(edited.latents[1], state.latents[1])
+    assert np.array_equal(np.asarray(edited.stages[1][0]), np.asarray(state.stages[1][0]))
+
+
+def test_editing_flat_latent_regenerates_flat_and_final(pipe, state):
+    latent = torch.randn(1, 4, generator=torch.Generator().manual_seed(0))
+    edited = pipe.edit(state, stage="flat", latent=latent, output_type="pt")
+    assert torch.equal(edited.stage_tensors[0], state.stage_tensors[0])
+    assert not torch.equal(edited.stage_tensors[1], state.stage_tensors[1])
+    assert torch.equal(edited.latents[0], latent)
+    assert torch.equal(edited.adain_params[1], state.adain_params[1])  # the final stage keeps its optimized params
+    assert isinstance(edited.images, torch.Tensor)
+
+
+def test_edits_chain(pipe, state):
+    once = pipe.edit(state, stage="final", generator=torch.Generator().manual_seed(0))
+    twice = pipe.edit(once, stage=1, image=once.stages[1][0])
+    assert torch.equal(twice.stage_tensors[0], state.stage_tensors[0])
+
+
+def test_bad_inputs_raise_clear_errors(pipe, state, artwork):
+    with pytest.raises(ValueError, match="stage"):
+        pipe.edit(state, stage="lighting", generator=None)
+    with pytest.raises(ValueError, match="stage"):
+        pipe.edit(state, stage=3)
+    with pytest.raises(ValueError, match="last"):
+        pipe.edit(state, stage="final", image=artwork)
+    with pytest.raises(ValueError, match="first stage"):
+        pipe.edit(state, stage=0)
+    with pytest.raises(ValueError, match="at most one"):
+        pipe.edit(state, stage=1, image=artwork, latent=torch.zeros(1, 4))
+    with pytest.raises(ValueError, match=r"latents\[1\]"):
+        pipe.edit(state, stage=2, latent=torch.zeros(1, 5))
+    with pytest.raises(TypeError, match="state"):
+        pipe.edit({"stages": []}, stage=1)
+    with pytest.raises(ValueError, match="latents"):
+        pipe.generate(artwork.convert("L"), latents=[torch.zeros(1, 4)])
+    with pytest.raises(ValueError, match="optimize_steps"):
+        pipe.invert(artwork, optimize_steps=-1)
+    with pytest.raises(ValueError, match="use_learned_regularization"):
+        pipe.invert(artwork, weight_decay=0.1, perceptual_weight=0)
+    no_reg = ArtWorkflowPipeline(
+        artwork_generation=pipe.artwork_generation, workflow_inference=pipe.workflow_inference
+    )
+    with pytest.raises(ValueError, match="regularizer"):
+        no_reg.invert(artwork, optimize_steps=1, perceptual_weight=0)
+    with pytest.raises(ValueError, match="stage_channels"):
+        ArtWorkflowPipeline(
+            artwork_generation=pipe.artwork_generation,
+            workflow_inference=ArtWorkflowInferenceModel(stage_channels=(1, 3, 3, 3), base_channels=4, num_downs=3),
+        )
+    with pytest.raises(ValueError, match="stage_channels"):
+        ArtWorkflowGenerationModel(stage_channels=(3,))
+    with pytest.raises(ValueError, match="exactly one"):
+        WorkflowStageGenerator(in_channels=1, out_channels=3, base_channels=4)(torch.zeros(1, 1, 8, 8))
+
+
+def test_missing_vgg_weights_raise_a_clear_error(pipe, artwork, monkeypatch, tmp_path):
+    from stablepaint.models.perceptual import VGGWeightsNotFoundError
+
+    with pytest.raises(VGGWeightsNotFoundError):
+        pipe.invert(artwork, optimize_steps=1, vgg_weights=str(tmp_path / "missing.safetensors"))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# save / load
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_save_pretrained_round_trip(pipe, artwork, tmp_path):
+    pipe.save_pretrained(tmp_path)
+    loaded = ArtWorkflowPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.perceptual is None and isinstance(loaded.regularizer, ArtWorkflowRegularizer)
+    a = pipe.generate(artwork.convert("L"), generator=torch.Generator().manual_seed(0), output_type="pt")
+    b = loaded.generate(artwork.convert("L"), generator=torch.Generator().manual_seed(0), output_type="pt")
+    assert torch.allclose(a.images, b.images, atol=1e-5)
+    sa = pipe.invert(artwork, optimize_steps=2, perceptual_weight=0, output_type="pt")
+    sb = loaded.invert(artwork, optimize_steps=2, perceptual_weight=0, output_type="pt")
+    assert torch.allclose(sa.images, sb.images, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_round_trip_with_perceptual_component(pipe, artwork, tmp_path, vgg16_weights):
+    pipe.load_perceptual(str(vgg16_weights))
+    pipe.save_pretrained(tmp_path)
+    loaded = ArtWorkflowPipeline.from_pretrained(tmp_path)
+    assert loaded.perceptual is not None
+    assert tuple(loaded.perceptual.config.layers) == tuple(pipe.perceptual.config.layers)
+
+
+def test_discriminators_follow_config():
+    discriminators = ArtWorkflowDiscriminators(stage_channels=(1, 3, 3, 3), base_channels=4, num_layers=2)
+    assert len(discriminators.inference) == len(discriminators.encoded) == len(discriminators.random) == 3
+    scores = discriminators.inference[0](torch.zeros(2, 4, SIZE, SIZE))
+    assert len(scores) == 2 and scores[0].shape[0] == 2

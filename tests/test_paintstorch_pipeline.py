@@ -1,0 +1,196 @@
+"""PaintsTorchPipeline and StencilTorchPipeline: the conditioning contract, save/load, custom-pipeline loading, Hub."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stablepaint import (
+    ColorizationPipelineOutput,
+    PaintsTorchGenerator,
+    PaintsTorchPipeline,
+    SemanticFeatureExtractor,
+    StencilTorchPipeline,
+)
+
+TINY = {
+    "block_out_channels": (4, 8, 8, 16, 16),
+    "mid_block_layers": 1,
+    "mid_cardinality": 2,
+    "up_block_dilations": ((1, 2), (1,), (2,)),
+    "up_block_cardinality": (2, 2, 2),
+}
+TINY_VIT = {
+    "model_type": "vit",
+    "hidden_size": 16,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+    "image_size": 32,
+    "patch_size": 8,
+}
+PIPELINES = [PaintsTorchPipeline, StencilTorchPipeline]
+
+
+def get_dummy_components(pipeline_class, features=True):
+    torch.manual_seed(0)
+    encoder = SemanticFeatureExtractor(TINY_VIT) if features else None
+    colorizer = PaintsTorchGenerator(
+        in_channels=pipeline_class.expected_in_channels, feature_channels=16 if features else 0, **TINY
+    )
+    # Random weights give a near-constant output: make the last layer louder so that tests see differences.
+    with torch.no_grad():
+        colorizer.decoder.conv_out.weight.mul_(20)
+    return {"colorizer": colorizer, "semantic_encoder": encoder}
+
+
+def get_dummy_inputs(size=(40, 56), seed=0):
+    rng = np.random.default_rng(seed)
+    height, width = size
+    lineart = np.full((height, width), 255, np.uint8)
+    lineart[height // 3, :] = 0
+    lineart[:, width // 2] = 0
+    hints = np.zeros((height, width, 4), np.uint8)
+    hints[5:9, 5:30] = (220, 40, 40, 255)
+    mask = np.zeros((height, width), np.uint8)
+    mask[: height // 2, : width // 2] = 255
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return {
+        "lineart": Image.fromarray(lineart),
+        "hints": Image.fromarray(hints, "RGBA"),
+        "mask": Image.fromarray(mask),
+        "image": Image.fromarray(image),
+    }
+
+
+@pytest.mark.parametrize("pipeline_class", PIPELINES)
+def test_output_at_any_size_and_bit_exact_outside_the_mask(pipeline_class):
+    pipe = pipeline_class(**get_dummy_components(pipeline_class))
+    inputs = get_dummy_inputs(size=(37, 53))  # not a multiple of 16
+    out = pipe(**inputs)
+    assert isinstance(out, ColorizationPipelineOutput)
+    result = np.asarray(out.images[0])
+    assert result.shape == (37, 53, 3)
+    outside = np.asarray(inputs["mask"]) < 128
+    assert np.array_equal(result[outside], np.asarray(inputs["image"])[outside])
+    assert not np.array_equal(result[~outside], np.asarray(inputs["image"])[~outside])
+
+    lines = pipe(**inputs, keep_lines=True).images[0]
+    line_pixels = (np.asarray(inputs["lineart"]) < 128) & ~outside
+    assert np.all(np.asarray(lines)[line_pixels] == 0)
+    assert np.array_equal(np.asarray(lines)[outside], np.asarray(inputs["image"])[outside])
+
+
+@pytest.mark.parametrize("pipeline_class", PIPELINES)
+def test_inputs_change_the_result(pipeline_class):
+    pipe = pipeline_class(**get_dummy_components(pipeline_class))
+    inputs = get_dummy_inputs()
+    base = pipe(inputs["lineart"], hints=inputs["hints"], output_type="np").images
+    no_hints = pipe(inputs["lineart"], output_type="np").images
+    assert base.shape == (1, 40, 56, 3) and 0 <= base.min() and base.max() <= 1
+    assert not np.allclose(base, no_hints)
+    if pipeline_class is StencilTorchPipeline:  # the composite input: `image` outside the mask is read
+        with_image = pipe(inputs["lineart"], hints=inputs["hints"], mask=inputs["mask"], image=inputs["image"])
+        other = pipe(
+            inputs["lineart"], hints=inputs["hints"], mask=inputs["mask"], image=get_dummy_inputs(seed=1)["image"]
+        )
+        inside = np.asarray(inputs["mask"]) >= 128
+        assert not np.array_equal(np.asarray(with_image.images[0])[inside], np.asarray(other.images[0])[inside])
+
+
+@pytest.mark.parametrize("pipeline_class", PIPELINES)
+def test_batch_equals_single_and_tuple_output(pipeline_class):
+    pipe = pipeline_class(**get_dummy_components(pipeline_class))
+    first, second = get_dummy_inputs(seed=0), get_dummy_inputs(seed=1)
+    second["lineart"] = Image.fromarray(255 - np.asarray(second["lineart"]) // 2)
+    batch = pipe(
+        [first["lineart"], second["lineart"]],
+        hints=[first["hints"], second["hints"]],
+        mask=[first["mask"], second["mask"]],
+        image=[first["image"], second["image"]],
+        output_type="np",
+    ).images
+    for index, item in enumerate((first, second)):
+        (single,) = pipe(**item, output_type="np", return_dict=False)
+        assert np.abs(batch[index] - single[0]).max() < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision(dtype):
+    pipe = StencilTorchPipeline(**get_dummy_components(StencilTorchPipeline)).to(dtype=dtype)
+    inputs = get_dummy_inputs()
+    out = pipe(**inputs, output_type="pt").images
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    reference = StencilTorchPipeline(**get_dummy_components(StencilTorchPipeline))(**inputs, output_type="pt").images
+    assert (out - reference).abs().mean() < 0.05
+    outside = torch.from_numpy(np.asarray(inputs["mask"]) < 128)
+    image = torch.from_numpy(np.array(inputs["image"])).permute(2, 0, 1).float() / 255
+    assert torch.equal(out[0][:, outside], image[:, outside])
+
+
+@pytest.mark.parametrize("pipeline_class", PIPELINES)
+@pytest.mark.parametrize("features", [True, False])
+def test_save_load_round_trip_and_custom_pipeline(pipeline_class, features, tmp_path):
+    from diffusers import DiffusionPipeline
+
+    pipe = pipeline_class(**get_dummy_components(pipeline_class, features=features))
+    inputs = get_dummy_inputs()
+    expected = pipe(**inputs, output_type="np").images
+    pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["_class_name"] == pipeline_class.__name__
+    assert (tmp_path / "pipeline.py").is_file()
+
+    loaded = pipeline_class.from_pretrained(tmp_path)
+    assert type(loaded) is pipeline_class
+    assert np.array_equal(loaded(**inputs, output_type="np").images, expected)
+
+    # Without knowing the class: the folder (or a Hub repo made from it) is a diffusers custom pipeline.
+    generic = DiffusionPipeline.from_pretrained(tmp_path, custom_pipeline=str(tmp_path), trust_remote_code=True)
+    assert type(generic) is pipeline_class
+    assert np.array_equal(generic(**inputs, output_type="np").images, expected)
+
+
+def test_push_to_hub_sends_the_pipeline_folder(tmp_path, monkeypatch):
+    import diffusers.utils.hub_utils as hub_utils
+    from huggingface_hub import ModelCard
+
+    sent = {}
+
+    def fake_create_repo(repo_id, **kwargs):
+        return type("RepoUrl", (), {"repo_id": repo_id})()
+
+    def fake_upload_folder(repo_id, folder_path, **kwargs):
+        from pathlib import Path
+
+        folder = Path(folder_path)
+        sent["repo_id"] = repo_id
+        sent["files"] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        sent["card"] = (folder / "README.md").read_text()
+        return "https://huggingface.co/fake/commit"
+
+    monkeypatch.setattr(hub_utils, "create_repo", fake_create_repo)
+    monkeypatch.setattr(hub_utils, "upload_folder", fake_upload_folder)
+    monkeypatch.setattr(hub_utils, "load_or_create_model_card", lambda *a, **k: ModelCard("---\nlicense: mit\n---\n"))
+    pipe = PaintsTorchPipeline(**get_dummy_components(PaintsTorchPipeline))
+    pipe.push_to_hub("someone/paintstorch-tiny")
+    assert sent["repo_id"] == "someone/paintstorch-tiny"
+    for name in ("model_index.json", "pipeline.py", "colorizer/config.json", "semantic_encoder/config.json"):
+        assert name in sent["files"]
+    assert "colorizer/diffusion_pytorch_model.safetensors" in sent["files"]
+    assert "library_name: diffusers" in sent["card"]
+
+
+def test_bad_components_and_inputs_are_named():
+    components = get_dummy_components(PaintsTorchPipeline)
+    with pytest.raises(ValueError, match="in_channels=5"):
+        StencilTorchPipeline(**components)
+    with pytest.raises(ValueError, match="semantic_encoder"):
+        PaintsTorchPipeline(colorizer=components["colorizer"])
+    pipe = PaintsTorchPipeline(**components)
+    with pytest.raises(ValueError, match="output_type"):
+        pipe(get_dummy_inputs()["lineart"], output_type="latent")
+    with pytest.raises(ValueError, match="hints"):
+        pipe(get_dummy_inputs()["lineart"], hints=np.zeros((10, 300, 4), np.uint8))

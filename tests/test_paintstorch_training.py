@@ -1,0 +1,198 @@
+"""train/train_paintstorch.py and train/train_stenciltorch.py: 2 CPU processes (gloo), checkpoints, exact resume,
+validation grids, the exported pipeline and its model card."""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from stablepaint.gan_training import GANTask, add_gan_args, load_json_arg, write_model_card
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = {name: REPO / "train" / f"train_{name}.py" for name in ("paintstorch", "stenciltorch")}
+TINY = json.dumps(
+    {
+        "block_out_channels": [4, 8, 8, 16, 16],
+        "mid_block_layers": 1,
+        "mid_cardinality": 2,
+        "up_block_dilations": [[1, 2], [1], [2]],
+        "up_block_cardinality": [2, 2, 2],
+    }
+)
+TINY_CRITIC = json.dumps(
+    {"block_out_channels": [4, 8, 8], "head_channels": 8, "head_downsamples": 1, "cardinality": 2}
+)
+TINY_VIT = json.dumps(
+    {
+        "model_type": "vit",
+        "hidden_size": 8,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 16,
+        "image_size": 32,
+        "patch_size": 8,
+    }
+)
+# StencilTorch also runs bf16 autocast with gradient accumulation; PaintsTorch fp32 with F1 and EMA.
+EXTRA = {
+    "paintstorch": ["--feature_extractor_config", TINY_VIT, "--use_ema"],
+    "stenciltorch": ["--mixed_precision", "bf16", "--gradient_accumulation_steps", "2"],
+}
+
+
+def flags(name, data, output_dir, *more):
+    return [
+        "--train_data_dir",
+        data,
+        "--output_dir",
+        output_dir,
+        "--resolution",
+        "32",
+        "--train_batch_size",
+        "1",
+        "--segmentation",
+        "slic",
+        "--colorizer_config",
+        TINY,
+        "--critic_config",
+        TINY_CRITIC,
+        "--vgg_weights",
+        str(REPO.parent / "shared" / "weights" / "vgg16_features.safetensors"),
+        "--seed",
+        "3",
+        *EXTRA[name],
+        *more,
+    ]
+
+
+def check(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return result
+
+
+def weights(folder):
+    return load_file(str(Path(folder) / "colorizer" / "diffusion_pytorch_model.safetensors"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["paintstorch", "stenciltorch"])
+def test_two_processes_checkpoint_then_resume_identically(name, run_accelerate, pairs_folder, vgg16_weights, tmp_path):
+    import shutil
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    # 4 steps with a checkpoint every step, keeping the last 2; validation grid at step 2.
+    check(
+        run_accelerate(
+            SCRIPTS[name],
+            flags(name, pairs_folder, straight, "--max_train_steps", "4", "--checkpointing_steps", "1")
+            + ["--checkpoints_total_limit", "2", "--validation_steps", "2"],
+        )
+    )
+    assert sorted(p.name for p in straight.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-4"]
+    events = list((straight / "logs").rglob("events.out.tfevents.*"))
+    assert events and any(b"validation" in p.read_bytes() for p in events)
+
+    # A run killed right after its step-3 checkpoint (mid-epoch) leaves exactly that folder: resume from `latest`.
+    resumed.mkdir()
+    shutil.copytree(straight / "checkpoint-3", resumed / "checkpoint-3")
+    result = check(
+        run_accelerate(
+            SCRIPTS[name],
+            flags(name, pairs_folder, resumed, "--max_train_steps", "4", "--resume_from_checkpoint", "latest")
+            + ["--report_to", "none", "--validation_steps", "0", "--checkpointing_steps", "2"],
+        )
+    )
+    assert "Resuming from" in result.stdout + result.stderr and "step 3" in result.stdout + result.stderr
+    assert sorted(p.name for p in resumed.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-4"]  # same counter
+    final_straight, final_resumed = weights(straight), weights(resumed)
+    assert final_straight.keys() == final_resumed.keys()
+    for key in final_straight:
+        assert (final_straight[key] == final_resumed[key]).all(), key
+    for index in (1, 2):  # critic and auxiliary network, from the checkpoints
+        a = load_file(str(straight / "checkpoint-4" / f"model_{index}.safetensors"))
+        b = load_file(str(resumed / "checkpoint-4" / f"model_{index}.safetensors"))
+        assert all((a[k] == b[k]).all() for k in a)
+
+    # The exported pipeline loads and colors; the card is written.
+    from stablepaint import PaintsTorchPipeline, StencilTorchPipeline
+
+    pipeline_class = PaintsTorchPipeline if name == "paintstorch" else StencilTorchPipeline
+    pipe = pipeline_class.from_pretrained(straight)
+    lineart = np.full((32, 32), 255, np.uint8)
+    assert np.asarray(pipe(lineart).images[0]).shape == (32, 32, 3)
+    card = (straight / "README.md").read_text()
+    assert "library_name: diffusers" in card and f"train_{name}.py" in card
+
+
+def test_defaults_follow_the_thesis(tmp_path):
+    parser = add_gan_args(argparse.ArgumentParser())
+    args = parser.parse_args(["--train_data_dir", str(tmp_path)])
+    assert (args.learning_rate, args.adam_beta1, args.adam_beta2) == (1e-4, 0.5, 0.9)
+    assert (args.lambda_adv, args.lambda_gp, args.drift) == (1e-4, 10.0, 1e-3)
+    assert args.resolution == 512
+    with pytest.raises(ValueError, match="--colorizer_config"):
+        load_json_arg("[1, 2]", "colorizer_config")
+    with pytest.raises(ValueError, match="--critic_config"):
+        load_json_arg("{not json", "critic_config")
+
+
+def test_stenciltorch_guide_weight_is_exposed_and_lower_by_default():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_stenciltorch", SCRIPTS["stenciltorch"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.parse_args(["--train_data_dir", "x"]).auxiliary_weight == 0.1
+    assert module.parse_args(["--train_data_dir", "x", "--auxiliary_weight", "0.5"]).auxiliary_weight == 0.5
+
+
+def test_model_card_and_push_to_hub_send_the_rendered_card(tmp_path, monkeypatch):
+    import huggingface_hub
+    import torch
+
+    from stablepaint import PaintsTorchGenerator, StencilTorchPipeline
+    from stablepaint.training_utils import push_to_hub
+
+    torch.manual_seed(0)
+    colorizer = PaintsTorchGenerator(in_channels=5, feature_channels=0, **json.loads(TINY))
+    StencilTorchPipeline(colorizer=colorizer).save_pretrained(tmp_path)
+    args = add_gan_args(argparse.ArgumentParser()).parse_args(
+        ["--dataset_name", "someone/illustrations", "--output_dir", str(tmp_path), "--push_to_hub"]
+        + ["--hub_model_id", "someone/stenciltorch-tiny", "--attribution", "Drawings by A. Artist, CC BY 4.0."]
+    )
+    task = GANTask("stenciltorch", StencilTorchPipeline, {"in_channels": 5}, "paintstorch_card.md", "guide_decoder")
+    write_model_card(args, task, global_step=12)
+
+    sent = {}
+
+    def fake_create_repo(repo_id, **kwargs):
+        return type("RepoUrl", (), {"repo_id": repo_id})()
+
+    def fake_upload_folder(repo_id, folder_path, ignore_patterns=(), **kwargs):
+        sent.update(repo_id=repo_id, files=sorted(p.name for p in Path(folder_path).rglob("*") if p.is_file()))
+        sent["card"] = (Path(folder_path) / "README.md").read_text()
+        sent["ignore"] = ignore_patterns
+
+    monkeypatch.setattr(huggingface_hub, "create_repo", fake_create_repo)
+    monkeypatch.setattr(huggingface_hub, "upload_folder", fake_upload_folder)
+    push_to_hub(args, tmp_path)
+    assert sent["repo_id"] == "someone/stenciltorch-tiny"
+    assert {"model_index.json", "pipeline.py", "README.md", "config.json"} <= set(sent["files"])
+    card = sent["card"]
+    for expected in (
+        "library_name: diffusers",
+        "license: apache-2.0",
+        "- someone/illustrations",
+        "stenciltorch",
+        'StencilTorchPipeline.from_pretrained("someone/stenciltorch-tiny")',
+        "Drawings by A. Artist, CC BY 4.0.",
+        "L_guided",
+        "## Limitations",
+        "## Ethics",
+        "12 steps",
+    ):
+        assert expected in card, expected
+    assert "checkpoint-*" in sent["ignore"]

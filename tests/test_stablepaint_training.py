@@ -1,0 +1,166 @@
+"""train/train_stablepaint.py: every stage as 2 CPU processes for a few steps, killed after a checkpoint and resumed."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import PNDMScheduler, UNet2DConditionModel
+from safetensors.torch import load_file
+
+from stablepaint import StablePaintPipeline
+from stablepaint.training_utils import list_checkpoints
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "train" / "train_stablepaint.py"
+TINY = [
+    "--resolution", "32",
+    "--train_batch_size", "1",
+    "--report_to", "none",
+    "--segmentation", "slic",
+    "--vae_block_out_channels", "8", "16",
+    "--unet_block_out_channels", "8", "16",
+    "--norm_num_groups", "8",
+    "--layers_per_block", "1",
+    "--cross_attention_dim", "8",
+    "--attention_head_dim", "2",
+    "--num_validation_images", "1",
+    "--validation_inference_steps", "2",
+]  # fmt: skip
+
+
+@pytest.fixture
+def sd_checkpoint(tmp_path):
+    """A tiny Stable-Diffusion-layout folder: a 4-channel UNet2DConditionModel, an AutoencoderKL, a PNDM scheduler."""
+    from test_stablepaint import get_dummy_components
+
+    components = get_dummy_components(context_encoder=False)
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8,
+        norm_num_groups=8,
+        attention_head_dim=2,
+    )
+    folder = tmp_path / "tiny-sd"
+    components["vae"].save_pretrained(folder / "vae")
+    unet.save_pretrained(folder / "unet")
+    PNDMScheduler(skip_prk_steps=True).save_pretrained(folder / "scheduler")
+    return folder
+
+
+def launch(run_accelerate, data, output_dir, *flags):
+    result = run_accelerate(SCRIPT, ["--train_data_dir", data, "--output_dir", output_dir, *TINY, *flags])
+    return result
+
+
+def kill_and_resume(run_accelerate, data, output_dir, flags):
+    """Train 4 steps with a checkpoint every 2, killed after step 3, then resumed from the latest checkpoint."""
+    flags = [*flags, "--max_train_steps", "4", "--checkpointing_steps", "2", "--validation_steps", "4"]
+    killed = launch(run_accelerate, data, output_dir, *flags, "--stop_after_step", "3")
+    assert killed.returncode != 0
+    assert [p.name for p in list_checkpoints(output_dir)] == ["checkpoint-2"]
+    resumed = launch(run_accelerate, data, output_dir, *flags, "--resume_from_checkpoint", "latest")
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert "step 2" in resumed.stdout + resumed.stderr
+    assert [p.name for p in list_checkpoints(output_dir)] == ["checkpoint-2", "checkpoint-4"]
+    card = (output_dir / "README.md").read_text()
+    assert "library_name: diffusers" in card and "stablepaint" in card
+    return resumed
+
+
+@pytest.mark.slow
+def test_vae_stage_two_processes_resume(tmp_path, illustration_folder, run_accelerate):
+    out = tmp_path / "vae"
+    kill_and_resume(run_accelerate, illustration_folder, out, ["--stage", "vae"])
+    assert (out / "vae" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (out / "validation_vae.png").is_file()
+
+
+@pytest.mark.slow
+def test_context_stage_two_processes_resume(tmp_path, illustration_folder, run_accelerate, sd_checkpoint):
+    out = tmp_path / "context"
+    kill_and_resume(
+        run_accelerate,
+        illustration_folder,
+        out,
+        ["--stage", "context", "--pretrained_vae_model_name_or_path", sd_checkpoint / "vae"],
+    )
+    from stablepaint.models import StablePaintContextEncoder
+
+    encoder = StablePaintContextEncoder.from_pretrained(out / "context_encoder")
+    latents = encoder(torch.zeros(1, 1, 32, 32), torch.zeros(1, 4, 8, 8)).latents
+    assert latents.shape == (1, 4, 16, 16)
+
+
+@pytest.mark.slow
+def test_unet_stage_resume_gives_the_uninterrupted_weights(tmp_path, illustration_folder, run_accelerate):
+    flags = ["--stage", "unet", "--use_ema", "--snr_gamma", "5", "--prediction_type", "v_prediction"]
+    flags += ["--pretrained_vae_model_name_or_path", str(tmp_path / "vae")]
+    from test_stablepaint import get_dummy_components
+
+    get_dummy_components(context_encoder=False)["vae"].save_pretrained(tmp_path / "vae")
+
+    straight = launch(
+        run_accelerate,
+        illustration_folder,
+        tmp_path / "straight",
+        *flags,
+        "--max_train_steps", "4",
+        "--checkpointing_steps", "2",
+        "--checkpoints_total_limit", "1",
+        "--validation_steps", "4",
+    )  # fmt: skip
+    assert straight.returncode == 0, straight.stderr[-4000:]
+    assert [p.name for p in list_checkpoints(tmp_path / "straight")] == ["checkpoint-4"]
+
+    kill_and_resume(run_accelerate, illustration_folder, tmp_path / "resumed", flags)
+    a = load_file(tmp_path / "straight" / "unet" / "diffusion_pytorch_model.safetensors")
+    b = load_file(tmp_path / "resumed" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+    pipe = StablePaintPipeline.from_pretrained(tmp_path / "resumed")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.scheduler.config.prediction_type == "v_prediction"
+    images = pipe(np.full((32, 32), 255, np.uint8), num_inference_steps=2, output_type="np").images
+    assert images.shape == (1, 32, 32, 3) and np.isfinite(images).all()
+
+
+@pytest.mark.slow
+def test_lora_from_an_sd_checkpoint_widens_conv_in(tmp_path, illustration_folder, run_accelerate, sd_checkpoint):
+    out = tmp_path / "lora"
+    result = launch(
+        run_accelerate,
+        illustration_folder,
+        out,
+        "--stage", "unet",
+        "--pretrained_model_name_or_path", sd_checkpoint,
+        "--lora_rank", "2",
+        "--max_train_steps", "2",
+        "--checkpointing_steps", "2",
+        "--validation_steps", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    pipe = StablePaintPipeline.from_pretrained(out)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.unet.config.in_channels == 17  # 4 latent + 2*2 lineart + 4 hints + 1 mask + 4 masked latents
+    # The widened base is the SD UNet exactly: pretrained filters kept, new channels zero.
+    base = UNet2DConditionModel.from_pretrained(sd_checkpoint / "unet")
+    torch.testing.assert_close(pipe.unet.conv_in.weight[:, :4], base.conv_in.weight, rtol=0, atol=0)
+    assert pipe.unet.conv_in.weight[:, 4:].abs().max() == 0
+
+    def sample():
+        generator = torch.Generator().manual_seed(0)
+        return pipe(np.full((32, 32), 255, np.uint8), num_inference_steps=2, generator=generator, output_type="np")
+
+    plain = sample().images
+    pipe.load_lora_weights(out)
+    assert np.abs(sample().images - plain).max() > 0
+    assert "lora" in (out / "README.md").read_text()
