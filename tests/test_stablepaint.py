@@ -20,6 +20,22 @@ from stablepaint.models import StablePaintContextEncoder
 SIZE = 32
 
 
+def tiny_unet(in_channels: int = 4) -> UNet2DConditionModel:
+    """A tiny Stable-Diffusion-layout UNet (blocks 8-16, cross-attention width 8) on 16² latents."""
+    return UNet2DConditionModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=SIZE // 2,
+        in_channels=in_channels,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8,
+        norm_num_groups=8,
+        attention_head_dim=2,
+    )
+
+
 def get_dummy_components(context_encoder=True):
     torch.manual_seed(0)
     vae = AutoencoderKL(
@@ -32,18 +48,7 @@ def get_dummy_components(context_encoder=True):
         sample_size=SIZE,
     )
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        sample_size=SIZE // 2,
-        in_channels=unet_in_channels(4, 2),
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=8,
-        norm_num_groups=8,
-        attention_head_dim=2,
-    )
+    unet = tiny_unet(unet_in_channels(4, 2))
     torch.manual_seed(0)
     components = {"vae": vae, "unet": unet, "scheduler": DDIMScheduler(), "context_encoder": None}
     if context_encoder:
@@ -367,17 +372,7 @@ def test_widen_conv_in_keeps_the_pretrained_function():
     from stablepaint.models import widen_conv_in
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=8,
-        norm_num_groups=8,
-        attention_head_dim=2,
-    )
+    unet = tiny_unet(4)
     sample, hidden = torch.randn(1, 4, 8, 8), torch.randn(1, 1, 8)
     with torch.no_grad():
         expected = unet(sample, 10, encoder_hidden_states=hidden).sample

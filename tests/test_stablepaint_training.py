@@ -32,21 +32,11 @@ TINY = [
 @pytest.fixture
 def sd_checkpoint(tmp_path):
     """A tiny Stable-Diffusion-layout folder: a 4-channel UNet2DConditionModel, an AutoencoderKL, a PNDM scheduler."""
-    from test_stablepaint import get_dummy_components
+    from test_stablepaint import get_dummy_components, tiny_unet
 
     components = get_dummy_components(context_encoder=False)
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=8,
-        norm_num_groups=8,
-        attention_head_dim=2,
-    )
+    unet = tiny_unet(4)
     folder = tmp_path / "tiny-sd"
     components["vae"].save_pretrained(folder / "vae")
     unet.save_pretrained(folder / "unet")
