@@ -328,7 +328,9 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             reference_features = None
             if perceptual is not None and perceptual_weight > 0:
                 rgb = reference.expand(-1, 3, -1, -1) if reference.shape[1] == 1 else reference
-                reference_features = perceptual(rgb)  # the reference is fixed: its features are computed once
+                # the reference is fixed: its features are computed once (in the VGG's dtype, which a lazily loaded
+                # VGG keeps at float32 whatever the pipeline's)
+                reference_features = perceptual(rgb.to(perceptual.dtype))
         if isinstance(weight_decay, torch.Tensor):
             weight_decay = weight_decay.detach()
         for _ in range(optimize_steps):

@@ -6,6 +6,7 @@ import inspect
 import math
 from typing import Any, Callable, Dict, List, Optional, Union
 
+import numpy as np
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from diffusers.loaders import StableDiffusionLoraLoaderMixin
@@ -407,7 +408,14 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
 
 
 def _repeat_items(items, repeat: int):
-    """A caller's batch input with each item repeated `repeat` times, to match `num_images_per_prompt`."""
-    if repeat == 1 or not isinstance(items, (list, tuple)):
+    """A caller's batch input with each item repeated `repeat` times, to match `num_images_per_prompt`: a list, or a
+    batched `(B, C, H, W)` tensor / `(B, H, W, C)` array (a single image is broadcast by the processor as it is)."""
+    if repeat == 1:
         return items
-    return [item for item in items for _ in range(repeat)]
+    if isinstance(items, (list, tuple)):
+        return [item for item in items for _ in range(repeat)]
+    if isinstance(items, torch.Tensor) and items.ndim == 4:
+        return items.repeat_interleave(repeat, dim=0)
+    if isinstance(items, np.ndarray) and items.ndim == 4:
+        return np.repeat(items, repeat, axis=0)
+    return items

@@ -319,9 +319,17 @@ def gan_step(args, task: GANTask, batch, networks, optimizers, semantic_encoder,
         output = colorizer(task.colorizer_input(batch), hints, features, return_latent=stencil)
         fake = output.sample
 
-        # Critic: L_C = L_w + λ_gp L_gp (+ drift), on the generator's detached output.
+        # Critic: L_C = L_w + λ_gp L_gp (+ drift), on the generator's detached output. Under fp16 the penalty's own
+        # gradients are taken at the gradient scaler's scale (PyTorch's AMP recipe), so that they do not underflow.
+        scaler = getattr(accelerator, "scaler", None)
+        grad_scale = scaler.get_scale() if scaler is not None else 1.0
         critic_terms = wgan_gp_critic_loss(
-            lambda images: critic(images, features), real, fake.detach(), lambda_gp=args.lambda_gp, drift=args.drift
+            lambda images: critic(images, features),
+            real,
+            fake.detach(),
+            lambda_gp=args.lambda_gp,
+            drift=args.drift,
+            grad_scale=grad_scale,
         )
     accelerator.backward(critic_terms["loss"])
     optimizer_c.step()

@@ -20,12 +20,18 @@ CriticFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def gradient_penalty(
-    critic_fn: CriticFn, real: torch.Tensor, fake: torch.Tensor, generator: Optional[torch.Generator] = None
+    critic_fn: CriticFn,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: Optional[torch.Generator] = None,
+    grad_scale: float = 1.0,
 ) -> torch.Tensor:
     """E[(||∇_x̂ C(x̂)||₂ - 1)²] at random points x̂ = α·real + (1 - α)·fake (Gulrajani et al., 2017, Algorithm 1).
 
     The norm is taken per example over all of its pixels. The returned value keeps its graph (`create_graph=True`)
-    so that it can be back-propagated into the critic.
+    so that it can be back-propagated into the critic. Under fp16 mixed precision pass the gradient scaler's current
+    scale as `grad_scale` (`accelerator.scaler.get_scale()`): the scores are scaled before `autograd.grad` and the
+    gradients unscaled after it, as PyTorch's AMP recipe for gradient penalties does, so that they do not underflow.
     """
     if real.shape != fake.shape:
         raise ValueError(
@@ -35,8 +41,8 @@ def gradient_penalty(
     alpha = alpha.to(device=real.device, dtype=real.dtype)
     interpolates = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     scores = critic_fn(interpolates)
-    (gradients,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
-    norms = gradients.flatten(1).float().norm(2, dim=1)
+    (gradients,) = torch.autograd.grad(scores.sum() * grad_scale, interpolates, create_graph=True)
+    norms = (gradients.flatten(1).float() / grad_scale).norm(2, dim=1)
     return ((norms - 1) ** 2).mean()
 
 
@@ -47,16 +53,18 @@ def wgan_gp_critic_loss(
     lambda_gp: float = 10.0,
     drift: float = 1e-3,
     generator: Optional[torch.Generator] = None,
+    grad_scale: float = 1.0,
 ) -> Dict[str, torch.Tensor]:
     """The critic loss L_C = L_w + L_gp of PaintsTorch (thesis §IV.2.2.3), with λ_gp = 10 and ε_drift = 1e-3.
 
     Returns a dict with the total `loss` and its terms `wasserstein` (E[C(fake)] - E[C(real)]), `gradient_penalty`
     (unweighted) and `drift` (E[C(real)²], unweighted). `fake` is detached: this step trains the critic only.
+    `grad_scale`: see [`gradient_penalty`].
     """
     real_scores = critic_fn(real).float()
     fake_scores = critic_fn(fake.detach()).float()
     wasserstein = fake_scores.mean() - real_scores.mean()
-    penalty = gradient_penalty(critic_fn, real, fake, generator=generator)
+    penalty = gradient_penalty(critic_fn, real, fake, generator=generator, grad_scale=grad_scale)
     drift_term = (real_scores**2).mean()
     loss = wasserstein + lambda_gp * penalty + drift * drift_term
     return {"loss": loss, "wasserstein": wasserstein, "gradient_penalty": penalty, "drift": drift_term}
@@ -70,13 +78,23 @@ def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 def content_loss(vgg: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """L_cont = 1/(chw) ||F2(ŷ) - F2(y)||², averaged over the batch and over the layers `vgg` returns.
 
-    `vgg` is a `stablepaint.models.VGG16Features` (frozen); the target's features carry no gradient.
+    `vgg` is a `stablepaint.models.VGG16Features` (frozen); the target's features carry no gradient. The images are cast
+    to the VGG's dtype (a VGG kept in half precision under mixed precision, float32 images, or the reverse).
     """
+    fake, real = _to_dtype_of(vgg, fake, real)
     fake_features = vgg(fake)
     with torch.no_grad():
         real_features = vgg(real)
     losses = [F.mse_loss(f.float(), r.float()) for f, r in zip(fake_features, real_features)]
     return torch.stack(losses).mean()
+
+
+def _to_dtype_of(module: torch.nn.Module, *tensors: torch.Tensor):
+    """`tensors` cast to the floating dtype of `module`'s weights (unchanged when it has none)."""
+    dtype = getattr(module, "dtype", None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        return tensors
+    return tuple(tensor.to(dtype) for tensor in tensors)
 
 
 def hinge_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -114,6 +132,7 @@ def workflow_reconstruction_loss(
     if vgg is not None and lambda_vgg > 0:
         if fake.shape[1] == 1:
             fake, real = fake.expand(-1, 3, -1, -1), real.expand(-1, 3, -1, -1)
+        fake, real = _to_dtype_of(vgg, fake, real)
         if real_features is None:
             with torch.no_grad():
                 real_features = vgg(real)

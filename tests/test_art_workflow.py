@@ -166,6 +166,16 @@ def test_adain_optimization_with_vgg_perceptual_loss(pipe, artwork, vgg16_weight
     assert l1(after) < l1(before)
 
 
+def test_half_precision_pipeline_inverts_with_a_lazily_loaded_vgg(artwork, vgg16_weights):
+    # The VGG loaded by `invert` stays float32 while the pipeline runs in bf16: the images are cast for it.
+    pipe = make_pipe().to(torch.bfloat16)
+    state = pipe.invert(
+        artwork, optimize_steps=2, use_learned_regularization=False, vgg_weights=str(vgg16_weights), output_type="pt"
+    )
+    assert state.stage_tensors[-1].dtype == torch.bfloat16
+    assert torch.isfinite(state.adain_increments[-1].float()).all() and state.adain_increments[-1].abs().sum() > 0
+
+
 def test_learned_regularization_keeps_increments_smaller(pipe, artwork):
     free = pipe.invert(artwork, optimize_steps=25, use_learned_regularization=False, perceptual_weight=0)
     learned = pipe.invert(artwork, optimize_steps=25, use_learned_regularization=True, perceptual_weight=0)

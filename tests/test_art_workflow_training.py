@@ -195,3 +195,9 @@ def test_bad_flags_raise(train_folder):
         module.parse_args(["--train_data_dir", str(train_folder), "--stage_channels", "1", "3"])
     with pytest.raises(ValueError, match="train_batch_size"):
         module.parse_args(["--train_data_dir", str(train_folder), "--train_batch_size", "1"])
+    # Shared flags the script does not implement are refused, not silently ignored (accumulation would have divided
+    # every loss by N while still stepping on every batch, and shifted the batches a resumed run skips).
+    with pytest.raises(ValueError, match="gradient_accumulation_steps"):
+        module.parse_args(["--train_data_dir", str(train_folder), "--gradient_accumulation_steps", "2"])
+    with pytest.raises(ValueError, match="use_ema"):
+        module.parse_args(["--train_data_dir", str(train_folder), "--use_ema"])

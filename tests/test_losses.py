@@ -79,3 +79,44 @@ def test_content_loss_is_zero_on_identical_images_and_grows_with_the_difference(
     content_loss(vgg, fake + 0.1, real).backward()
     assert fake.grad is not None and fake.grad.abs().sum() > 0
     assert all(p.grad is None for p in vgg.parameters())
+
+
+def test_vgg_losses_cast_images_to_the_vgg_dtype():
+    # Mixed precision: a frozen VGG kept in bf16 sees float32 images (train_stablepaint --stage vae), and a float32 VGG
+    # loaded lazily sees a bf16 pipeline's images (ArtWorkflowPipeline.invert): both used to fail in conv2d.
+    from stablepaint.losses import workflow_reconstruction_loss
+
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 16, 16) * 2 - 1
+    vgg = VGG16Features(layers=("relu1_2",))
+    fake = images.flip(-1).requires_grad_(True)
+    loss = content_loss(vgg.to(torch.bfloat16), fake, images)
+    loss.backward()
+    assert torch.isfinite(loss) and fake.grad is not None and fake.grad.abs().sum() > 0
+    vgg = vgg.to(torch.float32)
+    per_example = workflow_reconstruction_loss(images.flip(-1).bfloat16(), images.bfloat16(), vgg)
+    assert per_example.shape == (2,) and torch.isfinite(per_example).all()
+    gray = workflow_reconstruction_loss(images[:, :1].bfloat16(), images[:, 1:2].bfloat16(), vgg)
+    assert torch.isfinite(gray).all()
+
+
+def test_gradient_penalty_at_the_scaler_scale_does_not_underflow_in_fp16():
+    # C(x) = 1e-8 · Σ 1e4·1e4·w·x with ||w|| = 1 is 1-Lipschitz, but in fp16 its backward starts from 1e-8, which
+    # flushes to 0 (the smallest fp16 is 6e-8): unscaled, the penalty reads ||∇|| = 0. At the gradient scaler's scale
+    # (as fp16 training passes it) the gradient survives and the penalty is ~0.
+    w = torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(0))
+    w = (w / w.norm()).half()
+
+    def critic(x):
+        return ((x * 1e4) * 1e4 * w).flatten(1).sum(dim=1) * 1e-8
+
+    real = (torch.rand(2, 3, 4, 4) * 1e-5).half()
+    fake = (torch.rand(2, 3, 4, 4) * 1e-5).half()
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(1.0)
+    assert gradient_penalty(critic, real, fake, grad_scale=2.0**15).item() < 0.05
+    # fp32: the scale changes nothing
+    real32, fake32 = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    g = torch.Generator().manual_seed(1)
+    a = gradient_penalty(linear_critic(3.0), real32, fake32, generator=g.manual_seed(1))
+    b = gradient_penalty(linear_critic(3.0), real32, fake32, generator=g.manual_seed(1), grad_scale=1024.0)
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)

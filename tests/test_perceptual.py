@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -66,3 +68,23 @@ def test_half_precision_copy(vgg16_weights):
     image = torch.tensor(np.asarray(Image.new("RGB", (16, 16), "white")), dtype=torch.float32).permute(2, 0, 1)[None]
     out = vgg(image.to(torch.bfloat16) / 127.5 - 1)[0]
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_caffe_features_are_brought_to_torchvision_scale(vgg16_weights):
+    """Published loss weights (λ_adv = 1e-4, λ_VGG = 10) assume torchvision's feature scale, where relu4_3 averages
+    well under 1 on natural images; raw Caffe-convention activations are ~57x larger."""
+    from stablepaint.models.perceptual import CAFFE_TO_TORCHVISION_SCALE
+
+    image = (
+        Image.open(Path(__file__).resolve().parents[1] / "examples/illustrations/dicebear_adventurer_2496_color.png")
+        .convert("RGB")
+        .resize((128, 128))
+    )
+    x = torch.tensor(np.asarray(image), dtype=torch.float32).permute(2, 0, 1)[None] / 127.5 - 1
+    scaled = VGG16Features.from_weights(vgg16_weights, layers=("relu4_3",))
+    raw = VGG16Features.from_weights(vgg16_weights, layers=("relu4_3",))
+    raw.output_scale = 1.0
+    (f_scaled,), (f_raw,) = scaled(x), raw(x)
+    torch.testing.assert_close(f_scaled, f_raw * CAFFE_TO_TORCHVISION_SCALE)
+    assert 0.05 < f_scaled.mean().item() < 2.0 < f_raw.mean().item()
+    assert VGG16Features(layers=("relu1_2",), preprocessing="torchvision").output_scale == 1.0

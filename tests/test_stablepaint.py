@@ -139,6 +139,24 @@ def test_batch_of_lineart_with_variations(pipe):
     np.testing.assert_array_equal(np.asarray(images[3])[outside], inputs["image"][::-1][outside])
 
 
+def test_batched_arrays_with_variations_keep_each_image(pipe):
+    # A (B, H, W, C) array batch is repeated per variation like a list, for the compositing and `keep_lines`.
+    inputs = get_dummy_inputs()
+    images = run(
+        pipe,
+        lineart=np.stack([inputs["lineart"][..., None]] * 2),
+        image=np.stack([inputs["image"], inputs["image"][::-1].copy()]),
+        mask=inputs["mask"],
+        num_images_per_prompt=2,
+        keep_lines=True,
+        output_type="pil",
+    )
+    assert len(images) == 4
+    outside = inputs["mask"] < 128
+    np.testing.assert_array_equal(np.asarray(images[1])[outside], inputs["image"][outside])
+    np.testing.assert_array_equal(np.asarray(images[2])[outside], inputs["image"][::-1][outside])
+
+
 class CallCounter:
     def __init__(self, unet):
         self.calls, self.rows = 0, 0

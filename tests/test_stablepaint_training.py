@@ -154,3 +154,20 @@ def test_lora_from_an_sd_checkpoint_widens_conv_in(tmp_path, illustration_folder
     pipe.load_lora_weights(out)
     assert np.abs(sample().images - plain).max() > 0
     assert "lora" in (out / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_run_trains_no_further_step(tmp_path, illustration_folder, run_accelerate):
+    # One process, 3 images of batch 1: 3 steps per epoch, so `--max_train_steps 2` ends inside epoch 0 and a resume
+    # from its last checkpoint (step 2) starts in an epoch the schedule still counts. It must not train a third step.
+    out = tmp_path / "vae"
+    flags = ["--train_data_dir", illustration_folder, "--output_dir", out, *TINY, "--stage", "vae"]
+    flags += ["--max_train_steps", "2", "--checkpointing_steps", "2"]
+    first = run_accelerate(SCRIPT, flags, num_processes=1)
+    assert first.returncode == 0, first.stderr[-4000:]
+    weights = out / "vae" / "diffusion_pytorch_model.safetensors"
+    finished = load_file(weights)
+    again = run_accelerate(SCRIPT, [*flags, "--resume_from_checkpoint", "latest"], num_processes=1)
+    assert again.returncode == 0, again.stderr[-4000:]
+    for key, value in load_file(weights).items():
+        torch.testing.assert_close(value, finished[key], rtol=0, atol=0)

@@ -133,6 +133,12 @@ def parse_args(input_args=None):
         raise ValueError("`--train_batch_size` must be >= 2: BicycleGAN splits each batch into encoded/random halves.")
     if args.phase == "regularization" and args.train_batch_size < 2:
         raise ValueError("`--train_batch_size` must be >= 2: the edited inputs of Eq. 7 are the batch's other images.")
+    # Every batch is one optimizer step of each network (the networks are stepped in turn, not accumulated), and the
+    # generators are exported as trained: refuse the shared flags this script does not implement rather than ignore them.
+    if args.gradient_accumulation_steps != 1:
+        raise ValueError("`--gradient_accumulation_steps` is not supported by this script: use 1 (the default).")
+    if args.use_ema:
+        raise ValueError("`--use_ema` is not supported by this script.")
     return args
 
 

@@ -446,6 +446,8 @@ def main(args):
     )
     validation_batch = None
     for epoch in range(first_epoch, num_epochs):
+        if global_step >= args.max_train_steps:
+            break  # resumed from a checkpoint at (or past) the last step: nothing left to train
         for batch in epoch_batches(accelerator, dataloader, transform, epoch, skip if epoch == first_epoch else 0):
             if validation_batch is None:
                 validation_batch = {k: v[: args.num_validation_images].clone() for k, v in batch.items() if _is_t(v)}

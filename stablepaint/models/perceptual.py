@@ -28,6 +28,11 @@ _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 # torchvision preprocessing: RGB, 0..1, ImageNet mean/std.
 _TORCHVISION_MEAN = (0.485, 0.456, 0.406)
 _TORCHVISION_STD = (0.229, 0.224, 0.225)
+# A ReLU network is (nearly) positively homogeneous: Caffe-convention weights see inputs 255·std ≈ 57.6 times larger
+# than torchvision's normalized ones, and their activations are that much larger too (relu4_3: mean 23 on the example
+# illustrations, against about 0.4 for torchvision's). Loss weights from the literature (λ_adv = 1e-4 against the
+# content loss, λ_VGG = 10 against L1) were tuned on torchvision's scale, so Caffe features are brought back to it.
+CAFFE_TO_TORCHVISION_SCALE = 1.0 / (255.0 * sum(_TORCHVISION_STD) / 3)
 
 
 class VGGWeightsNotFoundError(FileNotFoundError):
@@ -46,10 +51,19 @@ class VGG16Features(ModelMixin, ConfigMixin):
         preprocessing (`str`, *optional*, defaults to `"caffe"`):
             `"caffe"` (BGR, 0..255, mean subtracted: the shipped weights) or `"torchvision"` (RGB, ImageNet
             mean/std: torchvision's `IMAGENET1K_V1` weights).
+        output_scale (`float`, *optional*):
+            Factor applied to every returned activation. Defaults to `CAFFE_TO_TORCHVISION_SCALE` (1/57.6) for
+            `"caffe"`, so that losses on these features have the magnitude the published loss weights assume
+            (torchvision's), and to 1 for `"torchvision"`.
     """
 
     @register_to_config
-    def __init__(self, layers: Tuple[str, ...] = ("relu4_3",), preprocessing: str = "caffe"):
+    def __init__(
+        self,
+        layers: Tuple[str, ...] = ("relu4_3",),
+        preprocessing: str = "caffe",
+        output_scale: Optional[float] = None,
+    ):
         super().__init__()
         layers = tuple(layers)
         unknown = [name for name in layers if name not in VGG16_LAYERS]
@@ -74,6 +88,9 @@ class VGG16Features(ModelMixin, ConfigMixin):
         else:
             mean = torch.tensor(_TORCHVISION_MEAN).view(1, 3, 1, 1)
             std = torch.tensor(_TORCHVISION_STD).view(1, 3, 1, 1)
+        if output_scale is None:
+            output_scale = CAFFE_TO_TORCHVISION_SCALE if preprocessing == "caffe" else 1.0
+        self.output_scale = float(output_scale)
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
 
@@ -94,7 +111,7 @@ class VGG16Features(ModelMixin, ConfigMixin):
         for index, module in enumerate(self.features):
             hidden = module(hidden)
             if index in wanted:
-                outputs[index] = hidden
+                outputs[index] = hidden * self.output_scale if self.output_scale != 1.0 else hidden
         return tuple(outputs[index] for index in self.layer_indices)
 
     @classmethod
