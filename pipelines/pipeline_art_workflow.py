@@ -398,6 +398,9 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             raise ValueError(
                 "`weight_decay` is a fixed regularization: pass `use_learned_regularization=False` with it."
             )
+        for name, value in (("weight_decay", weight_decay), ("learning_rate", learning_rate)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise TypeError(f"`{name}` must be a number, got {type(value).__name__} {value!r}.")
         if weight_decay is not None and not weight_decay >= 0:
             raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay!r}.")
         if use_learned_regularization and optimize_steps > 0 and self.regularizer is None:

@@ -206,6 +206,8 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             )
         if noise is None:
             noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        elif not isinstance(noise, torch.Tensor):
+            raise TypeError(f"`latents` must be a torch.Tensor of shape {tuple(shape)}, got {type(noise).__name__}.")
         elif tuple(noise.shape) != tuple(shape):
             raise ValueError(f"`latents` must have shape {tuple(shape)}, got {tuple(noise.shape)}.")
         else:

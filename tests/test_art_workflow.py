@@ -265,6 +265,10 @@ def test_edits_chain(pipe, state):
 
 
 def test_bad_inputs_raise_clear_errors(pipe, state, artwork):
+    with pytest.raises(TypeError, match="weight_decay"):
+        pipe.invert(artwork, optimize_steps=1, use_learned_regularization=False, weight_decay="0.1")
+    with pytest.raises(TypeError, match="learning_rate"):
+        pipe.invert(artwork, optimize_steps=1, learning_rate=[0.1])
     with pytest.raises(ValueError, match="stage"):
         pipe.edit(state, stage="lighting", generator=None)
     with pytest.raises(ValueError, match="stage"):

@@ -246,6 +246,8 @@ def test_bad_inputs_are_named(pipe):
         pipe(lineart, num_inference_steps=1, generator=[torch.Generator(), torch.Generator()])
     with pytest.raises(ValueError, match="hints"):
         pipe(lineart, hints=np.zeros((10, 30, 4), np.uint8), num_inference_steps=1)
+    with pytest.raises(TypeError, match="latents"):
+        pipe(lineart, num_inference_steps=1, latents=np.zeros((1, 4, 16, 16), np.float32))
 
 
 def test_narrow_unet_is_refused():
