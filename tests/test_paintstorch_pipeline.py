@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_paintstorch_models import TINY, TINY_VIT
 
 from stablepaint import (
     ColorizationPipelineOutput,
@@ -15,22 +16,6 @@ from stablepaint import (
     StencilTorchPipeline,
 )
 
-TINY = {
-    "block_out_channels": (4, 8, 8, 16, 16),
-    "mid_block_layers": 1,
-    "mid_cardinality": 2,
-    "up_block_dilations": ((1, 2), (1,), (2,)),
-    "up_block_cardinality": (2, 2, 2),
-}
-TINY_VIT = {
-    "model_type": "vit",
-    "hidden_size": 16,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "intermediate_size": 32,
-    "image_size": 32,
-    "patch_size": 8,
-}
 PIPELINES = [PaintsTorchPipeline, StencilTorchPipeline]
 
 
