@@ -27,6 +27,7 @@ from .models.paintstorch import PaintsTorchCritic, PaintsTorchGenerator
 from .models.perceptual import VGG16Features
 from .training_utils import (
     add_training_args,
+    batch_to_pipeline_inputs,
     build_train_dataloader,
     check_training_args,
     epoch_batches,
@@ -175,12 +176,8 @@ class GANTask:
 
     def pipeline_inputs(self, batch: Dict[str, torch.Tensor]) -> Dict[str, Any]:
         """The validation batch as pipeline inputs (tensors in [0, 1]; hints as RGBA)."""
-        stroke = batch["hints"][:, 3:]
-        hints = torch.cat([(batch["hints"][:, :3] + 1) / 2 * stroke, stroke], dim=1)
-        inputs = {"lineart": (batch["lineart"] + 1) / 2, "hints": hints}
-        if self.name == "stenciltorch":
-            inputs.update(mask=batch["mask"], image=(batch["image"] + 1) / 2)
-        return {key: value.float().cpu().clamp(0, 1) for key, value in inputs.items()}
+        names = ("lineart", "hints", "mask", "image") if self.name == "stenciltorch" else ("lineart", "hints")
+        return batch_to_pipeline_inputs(batch, names)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -341,6 +341,24 @@ def validation_grid(columns: Dict[str, Sequence[Any]], cell: int = 128):
     return make_grid(rows, labels=labels, cell=cell)
 
 
+def batch_to_pipeline_inputs(
+    batch: Dict[str, torch.Tensor], names: Sequence[str] = ("lineart", "hints"), count: Optional[int] = None
+) -> Dict[str, torch.Tensor]:
+    """The first `count` examples of a training batch as the caller-side images the pipelines take, for validation:
+    float CPU tensors in [0, 1]; the hints (RGB in [-1, 1] times the stroke mask, and the mask) as RGBA; the mask as
+    it is."""
+    inputs = {}
+    for name in names:
+        value = batch[name][:count]
+        if name == "hints":
+            stroke = value[:, 3:]
+            value = torch.cat([(value[:, :3] + 1) / 2 * stroke, stroke], dim=1)
+        elif name != "mask":
+            value = (value + 1) / 2
+        inputs[name] = value.float().cpu().clamp(0, 1)
+    return inputs
+
+
 def _to_pil_list(values) -> list:
     import numpy as np
     from PIL import Image

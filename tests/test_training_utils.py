@@ -10,6 +10,7 @@ from stablepaint.data import SynthesisConfig
 from stablepaint.training_utils import (
     _to_pil_list,
     add_training_args,
+    batch_to_pipeline_inputs,
     check_training_args,
     list_checkpoints,
     load_training_dataset,
@@ -128,3 +129,14 @@ def test_two_process_run_killed_after_a_checkpoint_resumes_to_identical_weights(
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_batch_to_pipeline_inputs_undoes_the_training_normalization():
+    hints = torch.zeros(3, 4, 4, 4)
+    hints[:, 0, :2], hints[:, 1:3, :2], hints[:, 3, :2] = 1.0, -1.0, 1.0  # red strokes on the top half
+    batch = {"lineart": -torch.ones(3, 1, 8, 8), "hints": hints, "mask": torch.ones(3, 1, 8, 8)}
+    inputs = batch_to_pipeline_inputs(batch, ("lineart", "hints", "mask"), count=2)
+    assert [tuple(v.shape[:2]) for v in inputs.values()] == [(2, 1), (2, 4), (2, 1)]
+    assert inputs["lineart"].eq(0).all() and inputs["mask"].eq(1).all()
+    assert inputs["hints"][0, :, 0, 0].tolist() == [1.0, 0.0, 0.0, 1.0]  # red, opaque
+    assert inputs["hints"][0, :, 3, 0].tolist() == [0.0, 0.0, 0.0, 0.0]  # no stroke: transparent

@@ -51,6 +51,7 @@ from stablepaint.hub import find_attribution
 from stablepaint.models.stablepaint import StablePaintContextEncoder, vae_scale_factor, widen_conv_in
 from stablepaint.training_utils import (
     add_training_args,
+    batch_to_pipeline_inputs,
     build_train_dataloader,
     check_training_args,
     epoch_batches,
@@ -316,15 +317,6 @@ def unet_loss(args, unet, unwrapped_unet, vae, noise_scheduler, batch):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def batch_to_pipeline_inputs(batch, count):
-    """The training tensors of `count` examples as the caller-side images the pipeline takes (tensors in [0, 1])."""
-    lineart = [(item + 1) / 2 for item in batch["lineart"][:count].float().cpu()]
-    hints = []
-    for item in batch["hints"][:count].float().cpu():
-        hints.append(torch.cat([(item[:3] + 1) / 2 * item[3:], item[3:]]))
-    return lineart, hints
-
-
 @torch.no_grad()
 def log_validation(args, accelerator, batch, step, vae, unet=None, context_encoder=None, scheduler_config=None):
     count = min(args.num_validation_images, batch["image"].shape[0])
@@ -342,11 +334,11 @@ def log_validation(args, accelerator, batch, step, vae, unet=None, context_encod
             context_encoder=context_encoder,
         )
         pipeline.set_progress_bar_config(disable=True)
-        lineart, hints = batch_to_pipeline_inputs(batch, count)
+        inputs = batch_to_pipeline_inputs(batch, count=count)
         generator = torch.Generator(device="cpu").manual_seed(args.seed)
         columns["StablePaint"] = pipeline(
-            lineart,
-            hints=hints,
+            inputs["lineart"],
+            hints=inputs["hints"],
             num_inference_steps=args.validation_inference_steps,
             guidance_scale=args.validation_guidance_scale,
             generator=generator,
