@@ -17,7 +17,17 @@ memory is that of a whole 2-step call (batch `--batch`, VAE decoding included): 
 GPU, the peak rise of the process' RSS (sampled every millisecond) on CPU. Attention variants: torch SDPA
 (diffusers' default `AttnProcessor2_0`), VAE slicing, and xformers when it is installed (it needs CUDA).
 
+Grid mode (`--sizes 256 512 1024 --batch-sizes 1 8`, variant `sdpa` unless `--variants` says otherwise): per cell,
+also the latency per image and images/s of a whole `--steps`-step call (prompt/hint encoding, VAE encode and decode
+included), and with `--training`, fp32 training images/s of one noise-prediction step on random latents (VAE
+encoding left out): the StablePaint UNet, the in-painting UNet, and a ControlNet (trainable) on the frozen base UNet.
+A cell predicted to take more than `--max-seconds` is reported as skipped.
+
     python benchmarks/bench_stablepaint.py [--resolution 256] [--batch 2] [--repeats 5] [--out benchmarks/results]
+    OMP_NUM_THREADS=1 python benchmarks/bench_stablepaint.py --threads 1 --sizes 256 512 --batch-sizes 1 8 \
+        --variants sdpa --steps 3 --repeats 2 --training --max-seconds 300 --out benchmarks/results/stablepaint_cpu.json
+    python benchmarks/bench_stablepaint.py --device cuda --sizes 256 512 1024 --batch-sizes 1 8 --training \
+        --unet_channels 320 640 1280 1280 --vae_channels 128 256 512 512 --cross_attention_dim 768 ...
 """
 
 from __future__ import annotations
@@ -25,15 +35,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CellBudget, PeakMemory, hardware_label, machine, resolve_device  # noqa: E402
 
 
 def build_components(args, device):
@@ -120,7 +132,7 @@ def build_tokenizer():
     )
 
 
-def build_pipelines(components, device):
+def build_pipelines(components, device, dtype=torch.float32):
     from diffusers import StableDiffusionControlNetPipeline, StableDiffusionInpaintPipeline
 
     from stablepaint import StablePaintPipeline
@@ -153,6 +165,8 @@ def build_pipelines(components, device):
     }
     for pipeline in pipelines.values():
         pipeline.to(device)
+        if dtype != torch.float32:
+            pipeline.to(dtype=dtype)
         pipeline.set_progress_bar_config(disable=True)
     return pipelines
 
@@ -188,42 +202,6 @@ def call(name, pipeline, inputs, steps, batch, callback=None):
     return pipeline(prompt, image=inputs["image"], mask_image=inputs["mask"], **common)
 
 
-class PeakMemory:
-    """Peak memory of a block: CUDA's allocator peak on a GPU, else the peak rise of this process' RSS."""
-
-    def __init__(self, device):
-        self.device = device
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.start = torch.cuda.memory_allocated()
-            return self
-        import psutil
-
-        self.process = psutil.Process()
-        self.start = self.peak = self.process.memory_info().rss
-        self.running = True
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def _sample(self):
-        while self.running:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.001)
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            self.mb = (torch.cuda.max_memory_allocated() - self.start) / 2**20
-        else:
-            self.running = False
-            self.thread.join()
-            self.mb = (max(self.peak, self.process.memory_info().rss) - self.start) / 2**20
-
-
 def step_times(name, pipeline, inputs, steps, args, device):
     """Seconds of each denoising step after the first in one call: the time between consecutive
     `callback_on_step_end` calls, which every pipeline makes right after its scheduler step, so prompt encoding, VAE
@@ -236,7 +214,11 @@ def step_times(name, pipeline, inputs, steps, args, device):
         stamps.append(time.perf_counter())
         return {}
 
+    start = time.perf_counter()
     call(name, pipeline, inputs, steps, args.batch, callback)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    step_times.last_call_s = time.perf_counter() - start
     return np.diff(stamps).tolist()
 
 
@@ -244,17 +226,29 @@ def measure(pipelines, inputs, args, device, variant):
     """Median step time of each pipeline. The pipelines take turns, call after call, so that a load change on a
     shared machine hits all of them alike."""
     samples = {name: [] for name in pipelines}
+    calls = {name: [] for name in pipelines}
     for name, pipeline in pipelines.items():
         step_times(name, pipeline, inputs, 2, args, device)  # warm-up
     for _ in range(args.repeats):
         for name, pipeline in pipelines.items():
             samples[name].extend(step_times(name, pipeline, inputs, args.steps, args, device))
+            calls[name].append(step_times.last_call_s)
     results = {}
     for name, pipeline in pipelines.items():
         with PeakMemory(device) as memory:
             call(name, pipeline, inputs, 2, args.batch)
         seconds = statistics.median(samples[name])
-        results[name] = {"variant": variant, "step_ms": 1000 * seconds, "peak_mb": memory.mb}
+        call_s = statistics.median(calls[name])
+        results[name] = {
+            "variant": variant,
+            "size": args.resolution,
+            "batch": args.batch,
+            "steps": args.steps,
+            "step_ms": 1000 * seconds,
+            "call_ms_per_image": 1000 * call_s / args.batch,
+            "images_per_s": args.batch / call_s,
+            "peak_mb": memory.mb,
+        }
         print(f"  {variant:18} {name:12} {1000 * seconds:9.1f} ms/step", flush=True)
     reference = results["StablePaint"]["step_ms"]
     for name in results:
@@ -262,10 +256,88 @@ def measure(pipelines, inputs, args, device, variant):
     return results
 
 
+def training_throughput(components, args, device, size, batch):
+    """fp32 training images/s of one noise-prediction MSE step on random latents (VAE encoding left out): the
+    StablePaint UNet (its conditioning channels as input, one null token), the in-painting UNet (9 channels, 77 text
+    tokens) and a ControlNet trained on the frozen base UNet (77 text tokens, the lineart at full resolution)."""
+    import torch.nn.functional as F
+    from common import interleaved, peak_memory_mb
+
+    scale = 2 ** (len(args.vae_channels) - 1)
+    latent = size // scale
+    cross = args.cross_attention_dim
+    gen = torch.Generator().manual_seed(0)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen).to(device)
+
+    noise, t = rand(batch, 4, latent, latent), torch.full((batch,), 500, device=device, dtype=torch.long)
+    null_token, text = rand(batch, 1, cross), rand(batch, 77, cross)
+    dtype = components["stablepaint_unet"].dtype  # the inference dtype, restored after the fp32 training steps
+    trained = [components[k] for k in ("stablepaint_unet", "inpaint_unet", "controlnet_unet", "controlnet")]
+    for module in trained:
+        module.float()
+    stablepaint_unet = components["stablepaint_unet"].train()
+    inpaint_unet = components["inpaint_unet"].train()
+    base, controlnet = components["controlnet_unet"].eval().requires_grad_(False), components["controlnet"].train()
+    sp_input = rand(batch, stablepaint_unet.config.in_channels, latent, latent)
+    inpaint_input = rand(batch, 9, latent, latent)
+    control_image = rand(batch, 3, size, size)
+    optimizers = {
+        name: torch.optim.AdamW(module.parameters(), lr=1e-5)
+        for name, module in (("StablePaint", stablepaint_unet), ("Inpaint", inpaint_unet), ("ControlNet", controlnet))
+    }
+
+    def step(name, loss):
+        loss.backward()
+        optimizers[name].step()
+        optimizers[name].zero_grad(set_to_none=True)
+
+    def stablepaint():
+        step("StablePaint", F.mse_loss(stablepaint_unet(sp_input, t, null_token).sample, noise))
+
+    def inpaint():
+        step("Inpaint", F.mse_loss(inpaint_unet(inpaint_input, t, text).sample, noise))
+
+    def controlnet_step():
+        down, mid = controlnet(noise, t, text, controlnet_cond=control_image, return_dict=False)
+        output = base(noise, t, text, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
+        step("ControlNet", F.mse_loss(output, noise))
+
+    steps = {"StablePaint": stablepaint, "ControlNet": controlnet_step, "Inpaint": inpaint}
+    times = interleaved(steps, device, args.repeats, 1)
+    rows = []
+    for name, fn in steps.items():
+        seconds = times[name]["median_s"]
+        rows.append(
+            {
+                "pipeline": name,
+                "size": size,
+                "batch": batch,
+                "images_per_s": batch / seconds,
+                "step_ms": 1000 * seconds,
+                "vs_stablepaint": seconds / times["StablePaint"]["median_s"],
+                "peak_mb": peak_memory_mb(fn, device),
+            }
+        )
+    for module in trained:
+        module.eval().to(dtype)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--resolution", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--resolution", type=int, default=256, help="the size when --sizes is not given")
+    parser.add_argument("--batch", type=int, default=2, help="the batch size when --batch-sizes is not given")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="grid of square sizes")
+    parser.add_argument("--batch-sizes", "--batch_sizes", type=int, nargs="+", default=None, help="grid of batches")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["sdpa", "sdpa+vae_slicing", "xformers"],
+        choices=("sdpa", "sdpa+vae_slicing", "xformers"),
+        help="attention/VAE variants (xformers only where installed and on CUDA)",
+    )
     parser.add_argument("--unet_channels", type=int, nargs="+", default=[32, 64, 128, 128])
     parser.add_argument("--vae_channels", type=int, nargs="+", default=[32, 64, 64, 64])
     parser.add_argument("--layers_per_block", type=int, default=1)
@@ -273,66 +345,95 @@ def main():
     parser.add_argument("--attention_head_dim", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4, help="Denoising steps per timed call.")
     parser.add_argument("--repeats", type=int, default=5, help="Timed calls per pipeline (median of all steps).")
-    parser.add_argument("--device", type=str, default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--out", type=str, default=None, help="Folder for stablepaint.json.")
+    parser.add_argument("--training", action="store_true", help="also time one training step per cell")
+    parser.add_argument("--max-seconds", "--max_seconds", type=float, default=None, help="skip slower cells")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", type=str, default="auto", help="auto (cuda if available), cpu, cuda")
+    parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="inference dtype")
+    parser.add_argument("--out", type=str, default=None, help="a .json file, or a folder for stablepaint.json.")
     args = parser.parse_args()
     if args.steps < 2:
         parser.error("--steps must be at least 2: a step is the time between two steps' callbacks")
-
-    device = torch.device(args.device)
-    components = build_components(args, device)
-    pipelines = build_pipelines(components, device)
-    inputs = make_inputs(args.resolution)
-    params = {
-        "StablePaint": sum(p.numel() for p in components["stablepaint_unet"].parameters()),
-        "ControlNet": sum(p.numel() for p in components["controlnet_unet"].parameters())
-        + sum(p.numel() for p in components["controlnet"].parameters()),
-        "Inpaint": sum(p.numel() for p in components["inpaint_unet"].parameters()),
-    }
-
-    results = []
-    variants = [("sdpa", None), ("sdpa+vae_slicing", "slicing")]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    sizes = args.sizes or [args.resolution]
+    batch_sizes = args.batch_sizes or [args.batch]
     try:
         import xformers  # noqa: F401
 
         has_xformers = device.type == "cuda"
     except ImportError:
         has_xformers = False
-    if has_xformers:
-        variants.append(("xformers", "xformers"))
-    for variant, switch in variants:
-        for pipeline in pipelines.values():
-            pipeline.vae.disable_slicing()
-            if switch == "slicing":
-                pipeline.vae.enable_slicing()
-            if switch == "xformers":
-                pipeline.enable_xformers_memory_efficient_attention()
-        for name, result in measure(pipelines, inputs, args, device, variant).items():
-            results.append({"pipeline": name, "unet_params": params[name], **result})
+    variants = [(v, {"sdpa": None, "sdpa+vae_slicing": "slicing", "xformers": "xformers"}[v]) for v in args.variants]
+    variants = [(v, s) for v, s in variants if s != "xformers" or has_xformers]
+
+    results, training, skipped, params = [], [], [], {}
+    budget = CellBudget(args.max_seconds)
+    for size in sizes:
+        args.resolution = size
+        components = build_components(args, device)
+        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+        pipelines = build_pipelines(components, device, dtype)
+        inputs = make_inputs(size)
+        params = {
+            "StablePaint": sum(p.numel() for p in components["stablepaint_unet"].parameters()),
+            "ControlNet": sum(p.numel() for p in components["controlnet_unet"].parameters())
+            + sum(p.numel() for p in components["controlnet"].parameters()),
+            "Inpaint": sum(p.numel() for p in components["inpaint_unet"].parameters()),
+        }
+        for batch in batch_sizes:
+            args.batch = batch
+            reason = budget.skip_reason("cell", size, batch)
+            if reason:
+                skipped.append({"size": size, "batch": batch, "skipped": reason})
+                print(f"  {size}² batch {batch}: skipped, {reason}", flush=True)
+                continue
+            start = time.perf_counter()
+            for variant, switch in variants:
+                for pipeline in pipelines.values():
+                    pipeline.vae.disable_slicing()
+                    if switch == "slicing":
+                        pipeline.vae.enable_slicing()
+                    if switch == "xformers":
+                        pipeline.enable_xformers_memory_efficient_attention()
+                for name, result in measure(pipelines, inputs, args, device, variant).items():
+                    results.append({"pipeline": name, "unet_params": params[name], **result})
+            if args.training:
+                for row in training_throughput(components, args, device, size, batch):
+                    training.append(row)
+                    print(f"  training {row['pipeline']:12} {size}² ×{batch} {row['images_per_s']:.2f} img/s")
+            budget.record("cell", time.perf_counter() - start, size, batch)
 
     print(
-        f"one denoising step at {args.resolution}², batch {args.batch}, classifier-free guidance, "
-        f"device {device.type}" + ("" if has_xformers else " (xformers not installed or no CUDA: not measured)")
+        f"{args.steps}-step calls, classifier-free guidance, device {device.type}"
+        + ("" if has_xformers else " (xformers not installed or no CUDA: not measured)")
     )
-    print(f"{'variant':18} {'pipeline':12} {'UNet params':>12} {'step ms':>9} {'× StablePaint':>14} {'peak MB':>9}")
+    print(
+        f"{'variant':18} {'pipeline':12} {'cell':>8} {'UNet params':>12} {'step ms':>9} {'× StablePaint':>14} "
+        f"{'ms/img':>9} {'img/s':>7} {'peak MB':>9}"
+    )
     for row in results:
         print(
-            f"{row['variant']:18} {row['pipeline']:12} {row['unet_params']:>12,} {row['step_ms']:>9.1f} "
-            f"{row['step_vs_stablepaint']:>14.2f} {row['peak_mb']:>9.1f}"
+            f"{row['variant']:18} {row['pipeline']:12} {row['size']:>5}²×{row['batch']:<1} {row['unet_params']:>12,} "
+            f"{row['step_ms']:>9.1f} {row['step_vs_stablepaint']:>14.2f} {row['call_ms_per_image']:>9.1f} "
+            f"{row['images_per_s']:>7.3f} {row['peak_mb']:>9.1f}"
         )
+    info = machine(device)
+    report = {
+        "benchmark": "stablepaint",
+        "hardware": hardware_label(info),
+        "machine": info,
+        "args": vars(args),
+        "xformers": has_xformers,
+        "results": results,
+        "training": training,
+        "skipped": skipped,
+    }
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        report = {
-            "args": vars(args),
-            "machine": {
-                "platform": platform.platform(),
-                "processor": platform.processor(),
-                "torch": torch.__version__,
-            },
-            "xformers": has_xformers,
-            "results": results,
-        }
-        path = Path(args.out) / "stablepaint.json"
+        path = Path(args.out)
+        path = path if path.suffix == ".json" else path / "stablepaint.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=2))
         print(f"wrote {path}")
 

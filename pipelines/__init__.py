@@ -1,6 +1,7 @@
 """Diffusers pipelines of stablepaint, packaged as `stablepaint.pipelines` (one file per pipeline)."""
 
 from .pipeline_art_workflow import ArtWorkflowPipeline, ArtWorkflowPipelineOutput, ArtWorkflowState
+from .pipeline_flat_fill import FlatFillPipeline
 from .pipeline_output import ColorizationPipelineOutput
 from .pipeline_paintstorch import PaintsTorchPipeline
 from .pipeline_stablepaint import StablePaintPipeline
@@ -11,6 +12,7 @@ __all__ = [
     "ArtWorkflowPipelineOutput",
     "ArtWorkflowState",
     "ColorizationPipelineOutput",
+    "FlatFillPipeline",
     "PaintsTorchPipeline",
     "StablePaintPipeline",
     "StencilTorchPipeline",

@@ -1,9 +1,11 @@
-"""What every stablepaint pipeline shares beyond `DiffusionPipeline`: loading as a diffusers custom pipeline."""
+"""What every stablepaint pipeline shares beyond `DiffusionPipeline`: loading by shipped name, and as a diffusers custom
+pipeline."""
 
 from __future__ import annotations
 
 import os
-from typing import Union
+import tempfile
+from typing import Any, Dict, Optional, Union
 
 #: The file `save_pretrained` writes beside `model_index.json` so that the folder (or a Hub repository made from it)
 #: loads with `DiffusionPipeline.from_pretrained(path, custom_pipeline=path, trust_remote_code=True)`. It re-exports
@@ -25,6 +27,21 @@ class CustomPipelineMixin:
     """Mix into a `DiffusionPipeline` subclass (before it) so that `save_pretrained` also writes `pipeline.py`:
     the saved folder then loads without knowing the class, as a diffusers custom pipeline."""
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """Load like [`DiffusionPipeline.from_pretrained`]; the name of a pipeline shipped in the package
+        (`stablepaint models`, e.g. `"stenciltorch-adventurer"`) also resolves, to its folder."""
+        try:
+            from stablepaint.zoo import shipped_path
+        except ImportError:  # the standalone copy uploaded to the Hub (`stablepaint.remote_code`) ships no models
+            shipped_path = lambda name: None  # noqa: E731
+
+        if isinstance(pretrained_model_name_or_path, str) and not os.path.exists(pretrained_model_name_or_path):
+            folder = shipped_path(pretrained_model_name_or_path)
+            if folder is not None:
+                pretrained_model_name_or_path = str(folder)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
     def save_pretrained(self, save_directory: Union[str, os.PathLike], *args, **kwargs):
         """Save like [`DiffusionPipeline.save_pretrained`], plus `pipeline.py` so that the folder also loads as a
         diffusers custom pipeline without knowing the class."""
@@ -33,3 +50,42 @@ class CustomPipelineMixin:
         with open(os.path.join(save_directory, CUSTOM_PIPELINE_FILE), "w", encoding="utf-8") as file:
             file.write(source)
         return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        commit_message: Optional[str] = None,
+        private: Optional[bool] = None,
+        token: Optional[str] = None,
+        create_pr: bool = False,
+        card_data: Optional[Dict[str, Any]] = None,
+        card_fields: Optional[Dict[str, Any]] = None,
+        **save_kwargs,
+    ):
+        """Upload the pipeline to the Hub repository `repo_id` (created if needed) with its model card and its code.
+
+        The pipeline is saved (`save_kwargs` go to `save_pretrained`, e.g. `variant="fp16"`), its card rendered
+        (`stablepaint.hub.pipeline_card`: the card of the folder it was loaded from, or its `hub_cards/` template
+        filled with `card_fields` and `card_data`), and the standalone code added (`stablepaint.remote_code`), so
+        that `DiffusionPipeline.from_pretrained(repo_id, trust_remote_code=True)` works without stablepaint.
+        """
+        from huggingface_hub import create_repo, upload_folder
+
+        from stablepaint.hub import pipeline_card
+        from stablepaint.remote_code import prepare_hub_folder
+
+        repo_id = create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as tmp:
+            saved = os.path.join(tmp, "saved")
+            self.save_pretrained(saved, **save_kwargs)
+            pipeline_card(self, repo_id, card_data=card_data, **(card_fields or {})).save(
+                os.path.join(saved, "README.md")
+            )
+            folder = prepare_hub_folder(saved, os.path.join(tmp, "hub"))
+            return upload_folder(
+                repo_id=repo_id,
+                folder_path=str(folder),
+                commit_message=commit_message or f"Upload {type(self).__name__}",
+                token=token,
+                create_pr=create_pr,
+            )

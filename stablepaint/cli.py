@@ -77,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     version = commands.add_parser("version", help="print the versions of stablepaint and its stack")
     version.set_defaults(func=run_version)
+    from .colorize import add_colorize_parsers
+
+    add_colorize_parsers(commands)  # `colorize`, `models`, `export-onnx`; dispatched through set_defaults(func=...)
+    from .mos import add_mos_parser
+
+    add_mos_parser(commands)  # `stablepaint mos make|score`; dispatched through set_defaults(func=run_mos_*)
+    from .app import add_app_parser
+
+    add_app_parser(commands)  # `stablepaint app`; dispatched through set_defaults(func=run_app)
+    from .evaluation import add_evaluate_parser
+
+    add_evaluate_parser(commands)  # `stablepaint evaluate`; dispatched through set_defaults(func=run_evaluate)
     return parser
 
 

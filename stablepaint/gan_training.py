@@ -34,6 +34,7 @@ from .training_utils import (
     log_images,
     make_accelerator,
     push_to_hub,
+    register_ema_checkpointing,
     resume_from_checkpoint,
     save_checkpoint,
     save_model_card,
@@ -228,7 +229,7 @@ def train(args: argparse.Namespace, task: GANTask) -> None:
     )
     if ema is not None:
         ema.to(accelerator.device)
-        accelerator.register_for_checkpointing(ema)
+        register_ema_checkpointing(accelerator, ema)
     steps_per_epoch, num_epochs = training_schedule(args, dataloader, accelerator)
     if accelerator.is_main_process:
         accelerator.init_trackers(f"train_{task.name}", config=_tracker_config(args))

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
 
 from .hub_cards import template_path
 
@@ -59,4 +59,53 @@ def dataset_card(
         num_examples=num_examples,
         config_json=json.dumps(config, indent=2),
         attribution=attribution or "No attribution file was found in the source: add the source's own before sharing.",
+    )
+
+
+#: The model card template of each pipeline class (`hub_cards/`).
+CARD_TEMPLATES = {
+    "PaintsTorchPipeline": "paintstorch_card.md",
+    "StencilTorchPipeline": "paintstorch_card.md",
+    "StablePaintPipeline": "stablepaint_card.md",
+    "ArtWorkflowPipeline": "art_workflow_card.md",
+}
+NOT_RECORDED = "not recorded"
+
+
+def pipeline_card(pipeline, repo_id: str, card_data: Optional[Dict[str, Any]] = None, **fields) -> ModelCard:
+    """The model card of `pipeline` for the Hub repository `repo_id`.
+
+    A pipeline loaded from a folder that holds a card (`README.md`, as the training scripts write) keeps that card.
+    Otherwise its class's template in `hub_cards/` is rendered with `fields`; the template's training facts that
+    `fields` does not give read "not recorded" rather than being left blank.
+    """
+    import jinja2
+    import jinja2.meta
+
+    from . import __version__
+
+    source = getattr(pipeline, "name_or_path", None) or getattr(pipeline.config, "_name_or_path", None)
+    if not fields and source and os.path.isfile(os.path.join(str(source), "README.md")):
+        return ModelCard.load(os.path.join(str(source), "README.md"))
+    class_name = type(pipeline).__name__
+    if class_name not in CARD_TEMPLATES:
+        raise ValueError(f"no card template for {class_name}; known: {sorted(CARD_TEMPLATES)}")
+    template = template_path(CARD_TEMPLATES[class_name])
+    variables = jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(template.read_text("utf-8")))
+    values = dict.fromkeys(variables, NOT_RECORDED)
+    values.update(
+        model_name=class_name.replace("Pipeline", ""),
+        pipeline_class=class_name,
+        repo_id=repo_id,
+        stablepaint_version=__version__,
+        attribution="The training data and its attribution were not recorded: add them before sharing.",
+        training_command=None,
+        evaluation_table=None,
+    )
+    values.update(fields)
+    values.pop("card_data", None)
+    data = {"license": "apache-2.0", "pipeline_tag": "image-to-image", "tags": ["stablepaint", "lineart-colorization"]}
+    data.update(card_data or {})
+    return ModelCard.from_template(
+        ModelCardData(library_name="diffusers", **data), template_path=str(template), **values
     )

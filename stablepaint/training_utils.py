@@ -12,6 +12,7 @@ intact and never a half-written one that `--resume_from_checkpoint latest` would
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -278,6 +279,41 @@ def save_checkpoint(
     return final
 
 
+EMA_WEIGHTS_NAME = "ema.safetensors"
+
+
+def register_ema_checkpointing(accelerator, ema) -> None:
+    """Save and restore `ema` (a diffusers `EMAModel`) with every `accelerator.save_state` / `load_state`, as
+    `ema.safetensors` in the checkpoint folder: its shadow parameters as tensors and its counters in the metadata.
+
+    Used instead of `accelerator.register_for_checkpointing(ema)`, which would pickle the weights.
+    """
+    from safetensors.torch import load_file, save_file
+
+    def save_hook(models, weights, output_dir):
+        if not accelerator.is_main_process:
+            return
+        state = ema.state_dict()
+        tensors = {f"shadow.{i}": p.detach().cpu().contiguous() for i, p in enumerate(state.pop("shadow_params"))}
+        save_file(tensors, os.path.join(output_dir, EMA_WEIGHTS_NAME), metadata={"state": json.dumps(state)})
+
+    def load_hook(models, input_dir):
+        from safetensors import safe_open
+
+        path = os.path.join(input_dir, EMA_WEIGHTS_NAME)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{input_dir} has no {EMA_WEIGHTS_NAME}: it was not saved with --use_ema")
+        with safe_open(path, framework="pt") as file:
+            state = json.loads(file.metadata()["state"])
+        tensors = load_file(path)
+        state["shadow_params"] = [tensors[f"shadow.{i}"] for i in range(len(tensors))]
+        ema.load_state_dict(state)
+        ema.to(accelerator.device)
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+
 def resume_from_checkpoint(
     accelerator, args: argparse.Namespace, num_update_steps_per_epoch: int
 ) -> Tuple[int, int, int]:
@@ -403,16 +439,19 @@ def save_model_card(output_dir: Union[str, os.PathLike], template_name: str, car
 def push_to_hub(
     args: argparse.Namespace, output_dir: Union[str, os.PathLike], commit_message: str = "Upload pipeline"
 ):
-    """Create the repository `--hub_model_id` (or the output folder's name) and upload the pipeline folder to it,
-    without the checkpoints and logs."""
+    """Create the repository `--hub_model_id` (or the output folder's name) and upload the pipeline folder to it with
+    its model card and the standalone code (`stablepaint.remote_code.prepare_hub_folder`), without the checkpoints and
+    logs, so that `DiffusionPipeline.from_pretrained(repo_id, trust_remote_code=True)` works without stablepaint."""
+    import tempfile
+
     from huggingface_hub import create_repo, upload_folder
+
+    from .remote_code import prepare_hub_folder
 
     repo_id = args.hub_model_id or Path(output_dir).resolve().name
     repo_id = create_repo(repo_id, exist_ok=True, token=args.hub_token).repo_id
-    return upload_folder(
-        repo_id=repo_id,
-        folder_path=str(output_dir),
-        commit_message=commit_message,
-        ignore_patterns=["checkpoint-*", ".checkpoint-*", "*.tmp", f"{args.logging_dir}/*", "step_*", "epoch_*"],
-        token=args.hub_token,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = prepare_hub_folder(output_dir, Path(tmp) / "hub", ignore=[args.logging_dir])
+        return upload_folder(
+            repo_id=repo_id, folder_path=str(folder), commit_message=commit_message, token=args.hub_token
+        )

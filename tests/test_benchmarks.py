@@ -120,3 +120,80 @@ def test_art_workflow_benchmark_runs_and_reports(tmp_path, vgg16_weights):
     assert report["results"]["none"]["mean_abs_increment"] == 0
     assert all(r["seconds_per_image"] > 0 and r["reconstruction_l1"] > 0 for r in report["results"].values())
     assert "| adain+learned |" in result.stdout
+
+
+@pytest.mark.slow
+def test_gan_benchmark_grid_reports_every_cell_and_skips_visibly(tmp_path):
+    import json
+
+    out = tmp_path / "report.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "bench_gan.py"), "--config", "tiny", "--sizes", "32", "64"]
+    command += ["--batch-sizes", "1", "2", "--repeats", "1", "--warmup", "0", "--no-training", "--device", "auto"]
+    command += ["--max-seconds", "1e-9", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    cells = {(r["pipeline"], r["size"], r["batch"]): r for r in report["grid"]}
+    assert set(cells) == {(p, s, b) for p in ("paintstorch", "stenciltorch") for s in (32, 64) for b in (1, 2)}
+    for pipeline in ("paintstorch", "stenciltorch"):
+        measured = cells[(pipeline, 32, 1)]  # the first cell has no prediction: always measured
+        assert measured["images_per_s"] > 0 and measured["ratio"] > 0 and measured["reference_ms_per_image"] > 0
+        assert "peak_mb" in measured and measured["generator_params_m"] > 0
+        assert "> --max-seconds" in cells[(pipeline, 64, 2)]["skipped"]  # predicted slower than 1e-9 s: skipped
+    assert report["machine"]["cpu"] and report["memory_method"] and "skipped" in result.stdout
+    tables = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "make_tables.py"), str(out)], capture_output=True, text=True
+    )
+    assert tables.returncode == 0, tables.stderr[-3000:]
+    assert "| paintstorch | 32² | 1 |" in tables.stdout and "| stenciltorch | 64² | 2 | skipped (" in tables.stdout
+
+
+@pytest.mark.slow
+def test_stablepaint_benchmark_grid_and_training(tmp_path):
+    import json
+
+    out = tmp_path / "sp.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "bench_stablepaint.py"), "--out", str(out)]
+    command += ["--sizes", "32", "--batch-sizes", "1", "2", "--variants", "sdpa", "--training", "--steps", "2"]
+    command += ["--repeats", "1", "--unet_channels", "8", "16", "--vae_channels", "8", "16"]
+    command += ["--cross_attention_dim", "8", "--attention_head_dim", "2", "--threads", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    rows = {(r["pipeline"], r["size"], r["batch"]) for r in report["results"]}
+    assert rows == {(p, 32, b) for p in ("StablePaint", "ControlNet", "Inpaint") for b in (1, 2)}
+    assert all(r["images_per_s"] > 0 and r["call_ms_per_image"] > 0 for r in report["results"])
+    assert {(r["pipeline"], r["batch"]) for r in report["training"]} == rows_without_size(rows)
+    assert all(r["images_per_s"] > 0 for r in report["training"])
+
+
+def rows_without_size(rows):
+    return {(pipeline, batch) for pipeline, _, batch in rows}
+
+
+@pytest.mark.slow
+def test_art_workflow_benchmark_grid(tmp_path):
+    import json
+
+    import torch
+
+    from stablepaint import ArtWorkflowGenerationModel, ArtWorkflowInferenceModel, ArtWorkflowPipeline
+
+    torch.manual_seed(0)
+    generation = ArtWorkflowGenerationModel(
+        latent_dim=4, base_channels=4, num_res_blocks=1, mlp_dim=8, encoder_channels=4, encoder_blocks=1
+    )
+    pipe = ArtWorkflowPipeline(
+        artwork_generation=generation, workflow_inference=ArtWorkflowInferenceModel(base_channels=4, num_downs=3)
+    )
+    pipe.save_pretrained(tmp_path / "model")
+    out = tmp_path / "grid.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "bench_art_workflow.py"), "--grid", "--model"]
+    command += [str(tmp_path / "model"), "--sizes", "32", "--batch-sizes", "1", "2", "--repeats", "1"]
+    command += ["--train-resolution", "64", "--train-batch-size", "2", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert [(r["size"], r["batch"]) for r in report["grid"]] == [(32, 1), (32, 2)]
+    assert all(r["images_per_s"] > 0 and r["ratio"] > 0 for r in report["grid"])
+    assert report["training"]["images_per_s"] > 0 and report["training"]["reference_images_per_s"] > 0

@@ -138,9 +138,8 @@ def test_save_load_round_trip_and_custom_pipeline(pipeline_class, features, tmp_
     assert np.array_equal(generic(**inputs, output_type="np").images, expected)
 
 
-def test_push_to_hub_sends_the_pipeline_folder(tmp_path, monkeypatch):
-    import diffusers.utils.hub_utils as hub_utils
-    from huggingface_hub import ModelCard
+def test_push_to_hub_sends_the_pipeline_folder_its_card_and_code(tmp_path, monkeypatch):
+    import huggingface_hub
 
     sent = {}
 
@@ -154,18 +153,36 @@ def test_push_to_hub_sends_the_pipeline_folder(tmp_path, monkeypatch):
         sent["repo_id"] = repo_id
         sent["files"] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
         sent["card"] = (folder / "README.md").read_text()
+        sent["index"] = json.loads((folder / "model_index.json").read_text())
         return "https://huggingface.co/fake/commit"
 
-    monkeypatch.setattr(hub_utils, "create_repo", fake_create_repo)
-    monkeypatch.setattr(hub_utils, "upload_folder", fake_upload_folder)
-    monkeypatch.setattr(hub_utils, "load_or_create_model_card", lambda *a, **k: ModelCard("---\nlicense: mit\n---\n"))
+    monkeypatch.setattr(huggingface_hub, "create_repo", fake_create_repo)
+    monkeypatch.setattr(huggingface_hub, "upload_folder", fake_upload_folder)
     pipe = PaintsTorchPipeline(**get_dummy_components(PaintsTorchPipeline))
-    pipe.push_to_hub("someone/paintstorch-tiny")
+    pipe.push_to_hub("someone/paintstorch-tiny", card_fields={"attribution": "Drawings by A. Artist, CC BY 4.0."})
     assert sent["repo_id"] == "someone/paintstorch-tiny"
-    for name in ("model_index.json", "pipeline.py", "colorizer/config.json", "semantic_encoder/config.json"):
-        assert name in sent["files"]
-    assert "colorizer/diffusion_pytorch_model.safetensors" in sent["files"]
-    assert "library_name: diffusers" in sent["card"]
+    for name in (
+        "model_index.json",
+        "pipeline.py",
+        "stablepaint_standalone.py",
+        "colorizer/config.json",
+        "colorizer/diffusion_pytorch_model.safetensors",
+        "colorizer/modeling_stablepaint.py",
+        "semantic_encoder/modeling_stablepaint.py",
+    ):
+        assert name in sent["files"], name
+    assert sent["index"]["_class_name"] == ["pipeline", "PaintsTorchPipeline"]
+    assert sent["index"]["colorizer"] == ["modeling_stablepaint", "PaintsTorchGenerator"]
+    card = sent["card"]
+    for expected in (
+        "library_name: diffusers",
+        "pipeline_tag: image-to-image",
+        'PaintsTorchPipeline.from_pretrained("someone/paintstorch-tiny", trust_remote_code=True)',
+        "Drawings by A. Artist, CC BY 4.0.",
+        "## Ethical considerations",
+        "not recorded",  # training facts it was not given are said to be missing, not left blank
+    ):
+        assert expected in card, expected
 
 
 def test_bad_components_and_inputs_are_named():

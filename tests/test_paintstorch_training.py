@@ -92,6 +92,9 @@ def test_two_processes_checkpoint_then_resume_identically(name, run_accelerate, 
         )
     )
     assert sorted(p.name for p in straight.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-4"]
+    # Weights only as safetensors: the EMA too (accelerate's RNG states are the only pickles).
+    assert (straight / "checkpoint-4" / "ema.safetensors").is_file() == ("--use_ema" in EXTRA[name])
+    assert [p.name for p in straight.rglob("*.pkl") if not p.name.startswith("random_states")] == []
     events = list((straight / "logs").rglob("events.out.tfevents.*"))
     assert events and any(b"validation" in p.read_bytes() for p in events)
 
@@ -159,6 +162,8 @@ def test_model_card_and_push_to_hub_send_the_rendered_card(tmp_path, monkeypatch
     torch.manual_seed(0)
     colorizer = PaintsTorchGenerator(in_channels=5, feature_channels=0, **json.loads(TINY))
     StencilTorchPipeline(colorizer=colorizer).save_pretrained(tmp_path)
+    (tmp_path / "checkpoint-12").mkdir()
+    (tmp_path / "checkpoint-12" / "optimizer.bin").write_bytes(b"training state, not for the Hub")
     args = add_gan_args(argparse.ArgumentParser()).parse_args(
         ["--dataset_name", "someone/illustrations", "--output_dir", str(tmp_path), "--push_to_hub"]
         + ["--hub_model_id", "someone/stenciltorch-tiny", "--attribution", "Drawings by A. Artist, CC BY 4.0."]
@@ -171,28 +176,31 @@ def test_model_card_and_push_to_hub_send_the_rendered_card(tmp_path, monkeypatch
     def fake_create_repo(repo_id, **kwargs):
         return type("RepoUrl", (), {"repo_id": repo_id})()
 
-    def fake_upload_folder(repo_id, folder_path, ignore_patterns=(), **kwargs):
-        sent.update(repo_id=repo_id, files=sorted(p.name for p in Path(folder_path).rglob("*") if p.is_file()))
-        sent["card"] = (Path(folder_path) / "README.md").read_text()
-        sent["ignore"] = ignore_patterns
+    def fake_upload_folder(repo_id, folder_path, **kwargs):
+        folder = Path(folder_path)
+        sent.update(
+            repo_id=repo_id, files=sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        )
+        sent["card"] = (folder / "README.md").read_text()
 
     monkeypatch.setattr(huggingface_hub, "create_repo", fake_create_repo)
     monkeypatch.setattr(huggingface_hub, "upload_folder", fake_upload_folder)
     push_to_hub(args, tmp_path)
     assert sent["repo_id"] == "someone/stenciltorch-tiny"
-    assert {"model_index.json", "pipeline.py", "README.md", "config.json"} <= set(sent["files"])
+    expected_files = {"model_index.json", "pipeline.py", "README.md", "colorizer/config.json"}
+    assert expected_files | {"stablepaint_standalone.py", "colorizer/modeling_stablepaint.py"} <= set(sent["files"])
+    assert not any(name.startswith("checkpoint-") for name in sent["files"])
     card = sent["card"]
     for expected in (
         "library_name: diffusers",
         "license: apache-2.0",
         "- someone/illustrations",
         "stenciltorch",
-        'StencilTorchPipeline.from_pretrained("someone/stenciltorch-tiny")',
+        'StencilTorchPipeline.from_pretrained("someone/stenciltorch-tiny", trust_remote_code=True)',
         "Drawings by A. Artist, CC BY 4.0.",
         "L_guided",
         "## Limitations",
-        "## Ethics",
+        "## Ethical considerations",
         "12 steps",
     ):
         assert expected in card, expected
-    assert "checkpoint-*" in sent["ignore"]

@@ -58,6 +58,7 @@ from stablepaint.training_utils import (
     log_images,
     make_accelerator,
     push_to_hub,
+    register_ema_checkpointing,
     resume_from_checkpoint,
     save_checkpoint,
     save_model_card,
@@ -412,7 +413,7 @@ def main(args):
     if args.use_ema:
         ema = EMAModel(model.parameters(), decay=args.ema_decay, model_cls=model_cls, model_config=model.config)
         ema.to(accelerator.device)
-        accelerator.register_for_checkpointing(ema)
+        register_ema_checkpointing(accelerator, ema)
 
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(args, parameters)

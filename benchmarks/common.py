@@ -1,0 +1,217 @@
+"""Helpers shared by the benchmarks: grid flags, interleaved timing, peak memory, machine description, JSON report.
+
+Timing protocol (every bench): warm-up calls are excluded; the candidate and its reference alternate call after call
+(`interleaved`), so that a load change on a shared machine hits both alike; the figure is the median. A grid cell whose
+predicted cost exceeds `--max-seconds` is reported as skipped (with the prediction), never dropped silently.
+
+Peak memory (`PeakMemory`): on CUDA, `torch.cuda.max_memory_allocated()` minus the allocation before the call (the
+tensors the call itself allocates, weights excluded). On CPU, the rise of the process' resident set size (RSS) over
+its value before the call, sampled every millisecond by a thread with `psutil`, after giving the allocator's free
+memory back to the OS with glibc's `malloc_trim` (else memory kept from earlier calls is reused unseen; `ru_maxrss`
+is a high-water mark of the whole process and cannot be reset between cells).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def add_grid_arguments(parser: argparse.ArgumentParser, sizes=(256, 512, 1024), batch_sizes=(1, 8)) -> None:
+    """The flags every grid benchmark shares."""
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(sizes), help="square sides to time")
+    parser.add_argument("--batch-sizes", "--batch_sizes", type=int, nargs="+", default=list(batch_sizes))
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default="fp32", help="inference dtype")
+    parser.add_argument(
+        "--max-seconds",
+        "--max_seconds",
+        type=float,
+        default=None,
+        help="skip (and report as skipped) a cell whose predicted time for all its calls exceeds this",
+    )
+    parser.add_argument(
+        "--threads", "--num_threads", type=int, default=None, help="torch CPU threads (1 is steadiest when shared)"
+    )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name!r}: CUDA is not available on this machine.")
+    return device
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def interleaved(calls: Dict[str, Callable[[], object]], device, repeats: int, warmup: int = 1) -> Dict[str, dict]:
+    """Median and all seconds per call of each callable, timed in turns (A, B, C, A, B, C, ...) after `warmup`
+    untimed calls of each."""
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    times = {name: [] for name in calls}
+    for _ in range(max(1, repeats)):
+        for name, call in calls.items():
+            synchronize(device)
+            start = time.perf_counter()
+            call()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: {"median_s": statistics.median(t), "samples_s": t} for name, t in times.items()}
+
+
+class PeakMemory:
+    """Peak memory of a block in MiB (`.mb`): CUDA's allocator peak over the allocation before the block on a GPU,
+    else the peak rise of this process' RSS (sampled every millisecond)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.mb = float("nan")
+
+    @property
+    def method(self) -> str:
+        if self.device.type == "cuda":
+            return "torch.cuda.max_memory_allocated - memory_allocated before"
+        return "process RSS peak rise over the value before the call (psutil, 1 ms sampling, after glibc malloc_trim)"
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.start = torch.cuda.memory_allocated(self.device)
+            return self
+        import gc
+
+        import psutil
+
+        gc.collect()
+        _release_free_memory()  # else the allocator reuses memory kept from earlier calls and the RSS does not rise
+        self.process = psutil.Process()
+        self.start = self.peak = self.process.memory_info().rss
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.mb = (torch.cuda.max_memory_allocated(self.device) - self.start) / 2**20
+        else:
+            self.running = False
+            self.thread.join()
+            self.mb = (max(self.peak, self.process.memory_info().rss) - self.start) / 2**20
+
+
+def _release_free_memory() -> None:
+    """Give the C allocator's free memory back to the OS (glibc `malloc_trim`), where available."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def peak_memory_mb(call: Callable[[], object], device: torch.device) -> float:
+    with PeakMemory(device) as memory:
+        call()
+    return memory.mb
+
+
+def cpu_model_name() -> str:
+    try:
+        output = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in output.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device: torch.device) -> dict:
+    """What ran the benchmark: CPU model (lscpu), torch threads, GPU name, library versions."""
+    import diffusers
+
+    info = {
+        "device": str(device),
+        "cpu": cpu_model_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def hardware_label(info: dict) -> str:
+    if info.get("gpu"):
+        return info["gpu"]
+    threads = info["torch_threads"]
+    return f"{info['cpu']}, {threads} thread{'s' if threads != 1 else ''}"
+
+
+class CellBudget:
+    """Predicts a cell's cost from the cells already measured (seconds per pixel·image, which grows no slower than
+    linearly in pixels and batch for these convolutional models) and tells whether it fits `--max-seconds`."""
+
+    def __init__(self, max_seconds: Optional[float]):
+        self.max_seconds = max_seconds
+        self.seconds_per_unit: Dict[str, float] = {}
+
+    def record(self, key: str, seconds: float, size: int, batch: int) -> None:
+        self.seconds_per_unit[key] = max(self.seconds_per_unit.get(key, 0.0), seconds / (size * size * batch))
+
+    def predict(self, key: str, size: int, batch: int) -> Optional[float]:
+        rate = self.seconds_per_unit.get(key)
+        return None if rate is None else rate * size * size * batch
+
+    def skip_reason(self, key: str, size: int, batch: int) -> Optional[str]:
+        predicted = self.predict(key, size, batch)
+        if self.max_seconds is None or predicted is None or predicted <= self.max_seconds:
+            return None
+        return f"predicted {predicted:.0f} s > --max-seconds {self.max_seconds:g}"
+
+
+def write_report(out: Optional[str], default_name: str, report: dict) -> Optional[Path]:
+    """Write `report` to `out` (a .json file, or a folder that gets `default_name`)."""
+    if not out:
+        return None
+    path = Path(out)
+    if path.suffix.lower() != ".json":
+        path = path / default_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    print(f"wrote {path}")
+    return path

@@ -1,0 +1,175 @@
+"""Turn a GAN training run into a pipeline shipped inside the package (`stablepaint/shipped/<name>/`).
+
+    python scripts/ship_model.py --run /work/artifacts/stenciltorch-small --family stenciltorch \
+        --name stenciltorch-adventurer --colorizer_config '{"feature_channels": 0, ...}' \
+        --command "$(cat train_command.sh)" --hardware "2-core CPU (1 thread)" \
+        [--checkpoint checkpoint-2000] [--evaluation results.md] [--out stablepaint/shipped/stenciltorch-adventurer]
+
+It takes the EMA generator weights of the run's latest (or given) checkpoint (the raw weights with `--no_ema`),
+stores them as fp16 safetensors, and renders the model card (`hub_cards/paintstorch_card.md`) with the exact training
+command, the steps, the hardware, the wall time and the final losses read from the run's tensorboard logs, and the
+evaluation table written by `stablepaint evaluate`.
+"""
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import torch
+from safetensors.torch import load_file
+
+from stablepaint import PaintsTorchPipeline, StencilTorchPipeline
+from stablepaint.models import PaintsTorchGenerator
+from stablepaint.training_utils import EMA_WEIGHTS_NAME, list_checkpoints, save_model_card
+
+FAMILIES = {
+    "paintstorch": (PaintsTorchPipeline, {"in_channels": 1}, "lineart_generator"),
+    "stenciltorch": (StencilTorchPipeline, {"in_channels": 5}, "guide_decoder"),
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", required=True, help="the training --output_dir (holds checkpoint-N/ and logs/)")
+    parser.add_argument("--family", required=True, choices=sorted(FAMILIES))
+    parser.add_argument("--name", required=True, help="the shipped name, e.g. stenciltorch-adventurer")
+    parser.add_argument(
+        "--colorizer_config", required=True, help="the --colorizer_config JSON the run was trained with"
+    )
+    parser.add_argument("--checkpoint", default=None, help="a checkpoint folder name; default: the latest")
+    parser.add_argument("--no_ema", action="store_true", help="ship the raw generator weights, not the EMA ones")
+    parser.add_argument("--command", required=True, help="the exact training command, for the card")
+    parser.add_argument("--hardware", required=True, help="what it was trained on, for the card")
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--source", default="../shared/data/adventurer (DiceBear Adventurer, 2,500 pairs)")
+    parser.add_argument("--held_out", default="adventurer ids 2480-2499 (never seen in training)")
+    parser.add_argument(
+        "--attribution",
+        default="DiceBear Adventurer by Lisa Wischofsky (https://www.dicebear.com/styles/adventurer/), CC BY 4.0. "
+        "Remixed: lineart, strokes and masks were derived from the illustrations.",
+    )
+    parser.add_argument("--evaluation", default=None, help="results.md written by `stablepaint evaluate`")
+    parser.add_argument("--description", default=None, help="one line for `stablepaint models`")
+    parser.add_argument("--out", default=None, help="default: stablepaint/shipped/<name>")
+    return parser.parse_args(argv)
+
+
+def build_colorizer(config: dict, checkpoint: Path, ema: bool) -> PaintsTorchGenerator:
+    """The generator of an accelerate checkpoint: `model.safetensors` (the first prepared model is the generator),
+    with its parameters replaced by the EMA shadow parameters (`ema.safetensors`) when `ema`."""
+    colorizer = PaintsTorchGenerator(**config)
+    colorizer.load_state_dict(load_file(str(checkpoint / "model.safetensors")), strict=True)
+    if ema:
+        ema_file = checkpoint / EMA_WEIGHTS_NAME
+        if not ema_file.is_file():
+            raise FileNotFoundError(f"{checkpoint} has no EMA weights ({EMA_WEIGHTS_NAME}): pass --no_ema")
+        shadow = load_file(str(ema_file))
+        parameters = list(colorizer.parameters())
+        if len(parameters) != len(shadow):
+            raise ValueError(f"the EMA holds {len(shadow)} tensors, the generator {len(parameters)} parameters")
+        with torch.no_grad():
+            for index, parameter in enumerate(parameters):
+                parameter.copy_(shadow[f"shadow.{index}"])
+    return colorizer.eval()
+
+
+def training_log(run: Path) -> Tuple[Dict[str, float], float, int]:
+    """(final losses averaged over the last 50 logged steps, wall time in hours summed over the resumed segments,
+    last logged step) from the run's tensorboard event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    series: Dict[str, Dict[int, float]] = {}
+    wall = 0.0
+    for path in sorted(glob.glob(str(run / "logs" / "*" / "events.out.tfevents.*"))):
+        events = EventAccumulator(path, size_guidance={"scalars": 0})
+        events.Reload()
+        tags = events.Tags()["scalars"]
+        if not tags:
+            continue
+        times = [event.wall_time for event in events.Scalars(tags[0])]
+        wall += max(times) - min(times)
+        for tag in tags:
+            for event in events.Scalars(tag):
+                series.setdefault(tag, {})[event.step] = event.value
+    if not series:
+        raise FileNotFoundError(f"no tensorboard scalars under {run / 'logs'}")
+    last = max(max(steps) for steps in series.values())
+    final = {}
+    for tag, steps in series.items():
+        recent = [value for step, value in steps.items() if step > last - 50]
+        final[tag] = sum(recent) / len(recent)
+    return final, wall / 3600, last
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    run = Path(args.run)
+    pipeline_class, defaults, auxiliary = FAMILIES[args.family]
+    checkpoints = list_checkpoints(run)
+    if not checkpoints:
+        raise FileNotFoundError(f"no checkpoint-N folder in {run}")
+    checkpoint = run / args.checkpoint if args.checkpoint else Path(checkpoints[-1])
+    step = int(checkpoint.name.split("-")[-1])
+    config = {**defaults, **json.loads(args.colorizer_config)}
+    colorizer = build_colorizer(config, checkpoint, ema=not args.no_ema)
+    losses, hours, _ = training_log(run)
+
+    out = Path(args.out or Path(__file__).resolve().parents[1] / "stablepaint" / "shipped" / args.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out.parent))  # same file system: atomic rename
+    pipe = pipeline_class(colorizer=colorizer.to(torch.float16), semantic_encoder=None)
+    pipe.save_pretrained(staging, safe_serialization=True)
+    evaluation: Optional[str] = Path(args.evaluation).read_text() if args.evaluation else None
+    save_model_card(
+        staging,
+        "paintstorch_card.md",
+        {
+            "license": "cc-by-4.0",
+            "tags": ["stablepaint", args.family, "lineart-colorization", "gan", "image-to-image"],
+            "pipeline_tag": "image-to-image",
+        },
+        model_name=pipeline_class.__name__.replace("Pipeline", ""),
+        pipeline_class=pipeline_class.__name__,
+        repo_id=args.name,
+        description=args.description or f"{pipeline_class.__name__.replace('Pipeline', '')} trained on {args.source}",
+        source=args.source,
+        attribution=args.attribution,
+        global_step=step,
+        resolution=args.resolution,
+        batch_size=args.batch_size,
+        learning_rate=1e-4,
+        mixed_precision="no",
+        lambda_adv=1e-4,
+        lambda_gp=10.0,
+        drift=1e-3,
+        auxiliary_weight=0.1 if args.family == "stenciltorch" else 1.0,
+        auxiliary_name=auxiliary,
+        feature_extractor="none",
+        use_ema=not args.no_ema,
+        training_command=args.command,
+        hardware=args.hardware,
+        wall_hours=f"{hours:.1f}",
+        final_losses=", ".join(f"{tag} {value:.3f}" for tag, value in sorted(losses.items())),
+        parameters=f"{sum(p.numel() for p in colorizer.parameters()) / 1e6:.2f}M",
+        held_out=args.held_out,
+        evaluation_table=evaluation,
+    )
+    os.chmod(staging, 0o755)
+    for file in staging.rglob("*"):
+        os.chmod(file, 0o755 if file.is_dir() else 0o644)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(staging, out)
+    size = sum(file.stat().st_size for file in out.rglob("*") if file.is_file())
+    print(f"shipped {args.name} (step {step}, {size / 1e6:.1f} MB) to {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,614 @@
+"""Mean Opinion Score (MOS) study kit: `stablepaint mos make` and `stablepaint mos score`.
+
+The protocol follows the thesis (§IV.1.4.2): raters see colorized illustrations without knowing the method that made
+them and rate each one's colorization quality from 1 to 5 (1 = bad, 5 = excellent); the MOS of a method is the mean
+of its ratings, `MOS = Σ R_i / N`, reported with its standard deviation and the t-test p-value of the difference to
+the best method.
+
+- `make_study` copies the outputs of several models (folders whose images share file names) into a static page
+  folder under random anonymous ids (re-encoded as PNG, so no file name or metadata tells the model), shuffles the
+  items with a seed and writes `index.html`; the private key (anonymous id → model, image) is written next to the
+  page folder, never inside it, so the folder can be shared as is.
+- `score_ratings` reads the ratings the page downloads (JSON or CSV, one rater per file or several) and the key, and
+  returns MOS, standard deviation, 95% confidence interval and p-values per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import json
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+# The 5-point absolute category rating scale: the thesis names its ends (1 = bad, 5 = excellent); the middle labels
+# are the standard ones of that scale (ITU-T P.800).
+SCALE = {1: "Bad", 2: "Poor", 3: "Fair", 4: "Good", 5: "Excellent"}
+REFERENCE_NAME = "reference"
+KEY_FORMAT = "stablepaint-mos-key/1"
+RATINGS_FORMAT = "stablepaint-mos-ratings/1"
+
+
+def default_key_path(out: Union[str, Path]) -> Path:
+    """Where `make_study` writes the key by default: beside the page folder, `<out>.key.json`."""
+    out = Path(out)
+    return out.parent / f"{out.name}.key.json"
+
+
+def _parse_model_dirs(model_dirs: Union[Dict[str, str], Sequence[str]]) -> Dict[str, Path]:
+    if isinstance(model_dirs, dict):
+        pairs = list(model_dirs.items())
+    else:
+        pairs = []
+        for entry in model_dirs:
+            if not isinstance(entry, str) or "=" not in entry:
+                raise ValueError(f"--model-dir expects NAME=DIR, got {entry!r}.")
+            name, folder = entry.split("=", 1)
+            pairs.append((name.strip(), folder))
+    if not pairs:
+        raise ValueError("--model-dir: give at least one NAME=DIR.")
+    result: Dict[str, Path] = {}
+    for name, folder in pairs:
+        if not name:
+            raise ValueError(f"--model-dir: empty model name in {name}={folder!r}.")
+        if name == REFERENCE_NAME:
+            raise ValueError(f"--model-dir: the name {REFERENCE_NAME!r} is kept for --reference; rename the model.")
+        if name in result:
+            raise ValueError(f"--model-dir: model name {name!r} given twice.")
+        path = Path(folder)
+        if not path.is_dir():
+            raise FileNotFoundError(f"--model-dir {name}: {str(path)!r} is not a folder.")
+        result[name] = path
+    return result
+
+
+def _images_in(folder: Path) -> Dict[str, Path]:
+    """Image files of a folder by name without extension (so `a.png` in one folder matches `a.jpg` in another)."""
+    images = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            images.setdefault(path.stem, path)
+    return images
+
+
+@dataclass
+class Study:
+    """What `make_study` wrote: the page, the key and the number of items."""
+
+    page: Path
+    key: Path
+    num_items: int
+    images: List[str]
+    models: List[str]
+
+
+def make_study(
+    model_dirs: Union[Dict[str, str], Sequence[str]],
+    out: Union[str, Path],
+    reference: Optional[Union[str, Path]] = None,
+    seed: int = 0,
+    per_page: int = 1,
+    max_images: Optional[int] = None,
+    key_path: Optional[Union[str, Path]] = None,
+    title: str = "Colorization quality study",
+) -> Study:
+    """Write a blind, shuffled 1–5 rating page for the images that every model folder holds.
+
+    Args:
+        model_dirs: `{name: folder}` or `["name=folder", ...]`; images are matched by file name (without extension).
+        out: the page folder (created; must be empty or absent): `index.html` and `images/<anonymous id>.png`.
+        reference: optional folder of ground-truth illustrations with the same file names; they are rated blind like
+            one more model, named `reference` in the key (an upper anchor; never counted as the best model).
+        seed: seeds the anonymous ids, the image sample and the item order.
+        per_page: items shown per screen (1: one image at a time).
+        max_images: rate only this many images, sampled with the seed (the thesis rated 20).
+        key_path: where to write the key; default `<out>.key.json` beside the folder. Must be outside `out`.
+    """
+    models = _parse_model_dirs(model_dirs)
+    if reference is not None:
+        reference = Path(reference)
+        if not reference.is_dir():
+            raise FileNotFoundError(f"--reference: {str(reference)!r} is not a folder.")
+        models[REFERENCE_NAME] = reference
+    if not isinstance(per_page, int) or per_page < 1:
+        raise ValueError(f"--per-page must be a positive integer, got {per_page!r}.")
+    if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
+        raise ValueError(f"--max-images must be a positive integer, got {max_images!r}.")
+    out = Path(out)
+    key_path = Path(key_path) if key_path is not None else default_key_path(out)
+    if key_path.resolve().is_relative_to(out.resolve()):
+        raise ValueError(f"the key {str(key_path)!r} must not be inside the page folder {str(out)!r}.")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"--out {str(out)!r} exists and is not an empty folder.")
+
+    listings = {name: _images_in(folder) for name, folder in models.items()}
+    for name, listing in listings.items():
+        if not listing:
+            raise ValueError(
+                f"--model-dir {name}: no images ({', '.join(IMAGE_EXTENSIONS)}) in {str(models[name])!r}."
+            )
+    common = sorted(set.intersection(*(set(listing) for listing in listings.values())))
+    if not common:
+        raise ValueError("the model folders share no image file names; they must hold outputs for the same inputs.")
+    rng = random.Random(seed)
+    if max_images is not None and max_images < len(common):
+        common = sorted(rng.sample(common, max_images))
+
+    from PIL import Image
+
+    items = [(name, stem) for stem in common for name in models]
+    rng.shuffle(items)
+    ids: List[str] = []
+    used = set()
+    while len(ids) < len(items):
+        token = f"{rng.getrandbits(48):012x}"
+        if token not in used:
+            used.add(token)
+            ids.append(token)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    key_items = {}
+    for token, (name, stem) in zip(ids, items):
+        with Image.open(listings[name][stem]) as image:
+            # Re-encoded: the copy carries no file name, metadata or format that could tell the model.
+            image.convert("RGB").save(out / "images" / f"{token}.png")
+        key_items[token] = {"model": name, "image": stem, "source": str(listings[name][stem])}
+    study_id = f"{rng.getrandbits(64):016x}"
+    (out / "index.html").write_text(_render_page(study_id, ids, per_page, title), encoding="utf-8")
+    key = {
+        "format": KEY_FORMAT,
+        "study": study_id,
+        "seed": seed,
+        "scale": {str(k): v for k, v in SCALE.items()},
+        "models": list(models),
+        "reference": REFERENCE_NAME if reference is not None else None,
+        "images": common,
+        "order": ids,
+        "items": key_items,
+    }
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    key_path.write_text(json.dumps(key, indent=2), encoding="utf-8")
+    return Study(page=out / "index.html", key=key_path, num_items=len(ids), images=common, models=list(models))
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 60em; margin: 1em auto; padding: 0 1em; }}
+.item {{ margin: 1.5em 0; text-align: center; }}
+.item img {{ max-width: 100%; max-height: 70vh; image-rendering: auto; border: 1px solid #ccc; }}
+.scale label {{ display: inline-block; margin: 0.3em 0.6em; cursor: pointer; }}
+.nav {{ text-align: center; margin: 1em 0; }}
+#progress {{ font-weight: bold; }}
+.hidden {{ display: none; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p>You will see {count} colorized illustrations, one after the other. Rate the <b>colorization quality</b> of each
+from 1 to 5. You are not told how an image was made, and the order is random.</p>
+<ul>{scale_list}</ul>
+<p><label>Your rater id (a nickname, no personal data): <input id="rater" type="text" autocomplete="off"></label></p>
+<div id="items">
+{items}
+</div>
+<div class="nav">
+<button id="prev" type="button">&larr; Previous</button>
+<span id="progress"></span>
+<button id="next" type="button">Next &rarr;</button>
+</div>
+<div class="nav">
+<button id="download-json" type="button">Download ratings (JSON)</button>
+<button id="download-csv" type="button">Download ratings (CSV)</button>
+</div>
+<p>When every image is rated, download your ratings and send the file back to the study organizer.</p>
+<script>
+const STUDY = "{study}";
+const PER_PAGE = {per_page};
+const FORMAT = "{ratings_format}";
+const items = Array.from(document.querySelectorAll(".item"));
+const pages = Math.ceil(items.length / PER_PAGE);
+const store = "stablepaint-mos-" + STUDY;
+let page = 0;
+let saved = {{}};
+try {{ saved = JSON.parse(localStorage.getItem(store) || "{{}}"); }} catch (e) {{ saved = {{}}; }}
+if (saved.rater) document.getElementById("rater").value = saved.rater;
+for (const [item, rating] of Object.entries(saved.ratings || {{}})) {{
+  const input = document.querySelector('input[name="r-' + item + '"][value="' + rating + '"]');
+  if (input) input.checked = true;
+}}
+function ratings() {{
+  const result = {{}};
+  for (const item of items) {{
+    const checked = item.querySelector("input:checked");
+    if (checked) result[item.dataset.item] = Number(checked.value);
+  }}
+  return result;
+}}
+function save() {{
+  try {{
+    localStorage.setItem(store, JSON.stringify({{rater: document.getElementById("rater").value, ratings: ratings()}}));
+  }} catch (e) {{}}
+}}
+function show() {{
+  items.forEach((item, i) => item.classList.toggle("hidden", Math.floor(i / PER_PAGE) !== page));
+  const done = Object.keys(ratings()).length;
+  document.getElementById("progress").textContent =
+    "page " + (page + 1) + " / " + pages + " \\u2014 " + done + " / " + items.length + " rated";
+}}
+document.getElementById("prev").onclick = () => {{ if (page > 0) {{ page--; show(); }} }};
+document.getElementById("next").onclick = () => {{ if (page < pages - 1) {{ page++; show(); }} }};
+document.addEventListener("change", () => {{ save(); show(); }});
+function rater() {{
+  const value = document.getElementById("rater").value.trim();
+  if (!value) {{ alert("Please enter a rater id first."); return null; }}
+  return value;
+}}
+function download(name, type, text) {{
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], {{type: type}}));
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+}}
+function check() {{
+  const missing = items.length - Object.keys(ratings()).length;
+  return missing === 0 || confirm(missing + " image(s) are not rated yet. Download anyway?");
+}}
+document.getElementById("download-json").onclick = () => {{
+  const id = rater();
+  if (id === null || !check()) return;
+  const rows = Object.entries(ratings()).map(([item, rating]) => ({{item: item, rating: rating}}));
+  const data = {{format: FORMAT, study: STUDY, rater: id, ratings: rows}};
+  download("ratings-" + id + ".json", "application/json", JSON.stringify(data, null, 1));
+}};
+document.getElementById("download-csv").onclick = () => {{
+  const id = rater();
+  if (id === null || !check()) return;
+  const quoted = '"' + id.replace(/"/g, '""') + '"';
+  const lines = ["study,rater,item,rating"];
+  for (const [item, rating] of Object.entries(ratings())) lines.push([STUDY, quoted, item, rating].join(","));
+  download("ratings-" + id + ".csv", "text/csv", lines.join("\\n") + "\\n");
+}};
+show();
+</script>
+</body>
+</html>
+"""
+
+
+def _render_page(study_id: str, ids: Sequence[str], per_page: int, title: str) -> str:
+    scale_list = "".join(f"<li><b>{value}</b> = {html.escape(label)}</li>" for value, label in SCALE.items())
+    blocks = []
+    for number, token in enumerate(ids, 1):
+        choices = "".join(
+            f'<label><input type="radio" name="r-{token}" value="{value}"> {value} {html.escape(label)}</label>'
+            for value, label in SCALE.items()
+        )
+        blocks.append(
+            f'<div class="item" data-item="{token}"><p>Image {number} / {len(ids)}</p>'
+            f'<img src="images/{token}.png" alt="illustration {number}" loading="lazy">'
+            f'<div class="scale">{choices}</div></div>'
+        )
+    return _PAGE.format(
+        title=html.escape(title),
+        count=len(ids),
+        scale_list=scale_list,
+        items="\n".join(blocks),
+        study=study_id,
+        per_page=per_page,
+        ratings_format=RATINGS_FORMAT,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------ scoring
+
+
+def load_key(path: Union[str, Path]) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--key: {str(path)!r} is not a file.")
+    try:
+        key = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--key {str(path)!r} is not valid JSON: {error}.") from None
+    if not isinstance(key, dict) or key.get("format") != KEY_FORMAT or not isinstance(key.get("items"), dict):
+        raise ValueError(f"--key {str(path)!r} is not a key written by `stablepaint mos make`.")
+    return key
+
+
+def _check_rating(value, where: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{where}: rating {value!r} is not an integer from 1 to 5.")
+    if isinstance(value, str):
+        value = value.strip()
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{where}: rating {value!r} is not an integer from 1 to 5.") from None
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+        raise ValueError(f"{where}: rating {value!r} is not an integer from 1 to 5.")
+    value = int(value)
+    if value not in SCALE:
+        raise ValueError(f"{where}: rating {value} is outside the 1–5 scale.")
+    return value
+
+
+def read_ratings(path: Union[str, Path], key: Optional[dict] = None) -> List[Tuple[str, str, int]]:
+    """`(rater, item, rating)` rows of one ratings file (the page's JSON or CSV download; a CSV may hold several
+    raters). With `key`, checks the study id and that every item belongs to the study."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"RATINGS: {str(path)!r} is not a file.")
+    text = path.read_text(encoding="utf-8-sig")
+    rows: List[Tuple[str, str, int]] = []
+    studies = set()
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"RATINGS {str(path)!r} is not valid JSON: {error}.") from None
+        if not isinstance(data, dict) or not isinstance(data.get("ratings"), list):
+            raise ValueError(f"RATINGS {str(path)!r}: expected an object with 'rater' and a 'ratings' list.")
+        rater = data.get("rater")
+        if not isinstance(rater, str) or not rater.strip():
+            raise ValueError(f"RATINGS {str(path)!r}: missing or empty 'rater' id.")
+        studies.add(data.get("study"))
+        for index, row in enumerate(data["ratings"]):
+            where = f"RATINGS {str(path)!r} entry {index}"
+            if not isinstance(row, dict) or "item" not in row or "rating" not in row:
+                raise ValueError(f"{where}: expected {{'item': ID, 'rating': 1-5}}, got {row!r}.")
+            rows.append((rater.strip(), str(row["item"]), _check_rating(row["rating"], where)))
+    elif path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        missing = {"rater", "item", "rating"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(
+                f"RATINGS {str(path)!r}: CSV header lacks {sorted(missing)} (expected rater,item,rating)."
+            )
+        for line, row in enumerate(reader, 2):
+            where = f"RATINGS {str(path)!r} line {line}"
+            rater = (row.get("rater") or "").strip()
+            if not rater:
+                raise ValueError(f"{where}: empty rater id.")
+            if "study" in row:
+                studies.add(row["study"])
+            rows.append((rater, (row.get("item") or "").strip(), _check_rating(row.get("rating"), where)))
+    else:
+        raise ValueError(f"RATINGS {str(path)!r}: expected a .json or .csv file from the study page.")
+    if key is not None:
+        studies.discard(None)
+        if studies and studies != {key.get("study")}:
+            raise ValueError(
+                f"RATINGS {str(path)!r} belongs to study {sorted(studies)}, not to the key's study {key.get('study')!r}."
+            )
+        unknown = sorted({item for _, item, _ in rows if item not in key["items"]})
+        if unknown:
+            raise ValueError(f"RATINGS {str(path)!r}: item ids not in the key: {unknown[:5]}.")
+    return rows
+
+
+def _t_test(best: List[float], other: List[float], paired: bool) -> float:
+    import warnings
+
+    from scipy import stats
+
+    with warnings.catch_warnings():  # identical ratings: scipy warns, and the p-value is 0 or nan (shown as n/a)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _t_test_unguarded(stats, best, other, paired)
+
+
+def _t_test_unguarded(stats, best: List[float], other: List[float], paired: bool) -> float:
+    if paired:
+        if len(best) < 2:
+            return float("nan")
+        result = stats.ttest_rel(best, other)
+    else:
+        if len(best) < 2 or len(other) < 2:
+            return float("nan")
+        result = stats.ttest_ind(best, other, equal_var=False)
+    return float(result.pvalue)
+
+
+def score_ratings(key: dict, ratings: Iterable[Tuple[str, str, int]], test: str = "auto") -> dict:
+    """MOS per model from `(rater, item, rating)` rows.
+
+    Per model: `n` ratings, `mos` (their mean, the thesis' Eq. MOS), `std` (sample standard deviation, ddof = 1),
+    `ci95` (half-width of the 95% Student-t confidence interval of the mean, `t₀.₉₇₅(n−1)·std/√n`) and `p_value`:
+    the two-sided t-test of the model's ratings against those of the best model (highest MOS; the hidden reference
+    is never the best). The thesis reports "t-test p-values for the mean" without naming the variant; `test`:
+
+    - `paired`: `scipy.stats.ttest_rel` on the ratings that one rater gave to the same image under both models;
+    - `welch`: `scipy.stats.ttest_ind(equal_var=False)` on all ratings of the two models;
+    - `auto` (default): `paired` when the design is complete (every rater rated every item of the study, so every
+      rating has its pair), else `welch`.
+    """
+    if test not in ("auto", "paired", "welch"):
+        raise ValueError(f"test must be 'auto', 'paired' or 'welch', got {test!r}.")
+    import numpy as np
+    from scipy import stats
+
+    table: Dict[Tuple[str, str], int] = {}
+    for rater, item, rating in ratings:
+        if item not in key["items"]:
+            raise ValueError(f"rating for unknown item {item!r} (not in the key).")
+        if (rater, item) in table:
+            raise ValueError(f"rater {rater!r} rated item {item!r} twice; keep one ratings file per rater.")
+        table[(rater, item)] = rating
+    if not table:
+        raise ValueError("RATINGS: no ratings to score.")
+    raters = sorted({rater for rater, _ in table})
+    complete = all((rater, item) in table for rater in raters for item in key["items"])
+    paired = complete if test == "auto" else test == "paired"
+
+    # ratings[model][(rater, image)] = rating
+    by_model: Dict[str, Dict[Tuple[str, str], int]] = {name: {} for name in key["models"]}
+    for (rater, item), rating in table.items():
+        entry = key["items"][item]
+        by_model.setdefault(entry["model"], {})[(rater, entry["image"])] = rating
+
+    rows = []
+    for name, values in by_model.items():
+        array = np.array(list(values.values()), dtype=float)
+        n = len(array)
+        std = float(array.std(ddof=1)) if n > 1 else float("nan")
+        ci = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else float("nan")
+        rows.append({"model": name, "n": n, "mos": float(array.mean()) if n else float("nan"), "std": std, "ci95": ci})
+    candidates = [r for r in rows if r["model"] != key.get("reference") and r["n"] > 0]
+    if not candidates:
+        raise ValueError("RATINGS: no model (other than the reference) was rated.")
+    best = max(candidates, key=lambda r: r["mos"])
+    for row in rows:
+        if row is best or row["n"] == 0:
+            row["p_value"] = None
+            continue
+        a, b = by_model[best["model"]], by_model[row["model"]]
+        if paired:
+            common = sorted(set(a) & set(b))
+            row["p_value"] = _t_test([a[k] for k in common], [b[k] for k in common], paired=True)
+            row["pairs"] = len(common)
+        else:
+            row["p_value"] = _t_test(list(a.values()), list(b.values()), paired=False)
+    return {
+        "study": key.get("study"),
+        "raters": len(raters),
+        "ratings": len(table),
+        "complete_design": complete,
+        "test": "paired" if paired else "welch",
+        "best": best["model"],
+        "results": rows,
+    }
+
+
+def _format(value, digits=2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def results_markdown(summary: dict) -> str:
+    test = "paired t-test (same rater, same image)" if summary["test"] == "paired" else "Welch's t-test"
+    lines = [
+        f"MOS study {summary['study']}: {summary['raters']} raters, {summary['ratings']} ratings, 1 = bad … 5 = "
+        f"excellent; p-value: two-sided {test} against the best model ({summary['best']}).",
+        "",
+        "| Model | n | MOS ↑ | STD | 95% CI | p-value ↓ |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in sorted(summary["results"], key=lambda r: -r["mos"] if r["n"] else math.inf):
+        name = f"**{row['model']}**" if row["model"] == summary["best"] else row["model"]
+        p = row.get("p_value")
+        p_text = "—" if p is None else ("n/a" if math.isnan(p) else f"{p:.3g}")
+        ci = f"± {_format(row['ci95'])}" if row["n"] > 1 else "n/a"
+        lines.append(f"| {name} | {row['n']} | {_format(row['mos'])} | {_format(row['std'])} | {ci} | {p_text} |")
+    return "\n".join(lines) + "\n"
+
+
+def score_files(key_path, ratings_paths: Sequence[Union[str, Path]], test: str = "auto") -> dict:
+    if not ratings_paths:
+        raise ValueError("RATINGS: give at least one ratings file.")
+    key = load_key(key_path)
+    rows = []
+    for path in ratings_paths:
+        rows.extend(read_ratings(path, key))
+    return score_ratings(key, rows, test=test)
+
+
+# -------------------------------------------------------------------------------------------------------- command line
+
+
+def add_mos_parser(commands) -> None:
+    """`stablepaint mos make|score`, added to the `stablepaint` command line's sub-commands."""
+    mos = commands.add_parser(
+        "mos",
+        help="blind Mean Opinion Score study: make a rating page, score the ratings",
+        description="A blind MOS study as in the thesis (§IV.1.4.2): `make` writes a static rating page, `score` "
+        "turns the downloaded ratings into MOS, std, 95% CI and t-test p-values against the best model.",
+    )
+    actions = mos.add_subparsers(dest="mos_command", metavar="ACTION")
+    actions.required = True
+
+    make = actions.add_parser(
+        "make",
+        help="write a blind, shuffled 1-5 rating page from several models' outputs",
+        description="Copy the images that every --model-dir holds (matched by file name) under anonymous ids into "
+        "OUT/images, write OUT/index.html, and the private key (anonymous id -> model, image) beside OUT, never "
+        "inside it.",
+    )
+    make.add_argument(
+        "--model-dir", action="append", required=True, metavar="NAME=DIR", help="a model's outputs (repeat)"
+    )
+    make.add_argument("--reference", default=None, metavar="DIR", help="ground truths, rated blind as 'reference'")
+    make.add_argument("--out", required=True, help="page folder (absent or empty)")
+    make.add_argument("--key", default=None, help="key file (default: OUT.key.json beside OUT)")
+    make.add_argument("--seed", type=int, default=0, help="seed of the anonymous ids, sample and order")
+    make.add_argument("--per-page", type=int, default=1, help="images per screen (default: 1)")
+    make.add_argument("--max-images", type=int, default=None, help="rate only N images, sampled with the seed")
+    make.add_argument("--title", default="Colorization quality study", help="page title")
+    make.set_defaults(func=run_mos_make)
+
+    score = actions.add_parser(
+        "score",
+        help="MOS, std, 95%% CI and t-test p-values from the downloaded ratings",
+        description="Read the key and every RATINGS file (JSON or CSV from the page) and print a Markdown table.",
+    )
+    score.add_argument("--key", required=True, help="the key written by `stablepaint mos make`")
+    score.add_argument("ratings", nargs="+", metavar="RATINGS", help="ratings files (.json or .csv)")
+    score.add_argument("--test", default="auto", choices=("auto", "paired", "welch"), help="t-test (default: auto)")
+    score.add_argument("--out", default=None, help="write the table: .md (plus .json beside it) or .json (plus .md)")
+    score.set_defaults(func=run_mos_score)
+
+
+def run_mos_make(args: argparse.Namespace) -> int:
+    study = make_study(
+        args.model_dir,
+        args.out,
+        reference=args.reference,
+        seed=args.seed,
+        per_page=args.per_page,
+        max_images=args.max_images,
+        key_path=args.key,
+        title=args.title,
+    )
+    print(
+        f"wrote {study.page} ({study.num_items} items: {len(study.images)} images x {len(study.models)} models); "
+        f"key (keep private): {study.key}"
+    )
+    return 0
+
+
+def _no_nan(value):
+    """`value` with NaN floats (undefined std / p-value) as None, so the JSON is strict."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def run_mos_score(args: argparse.Namespace) -> int:
+    summary = score_files(args.key, args.ratings, test=args.test)
+    markdown = results_markdown(summary)
+    print(markdown, end="")
+    if args.out:
+        out = Path(args.out)
+        if out.suffix.lower() not in (".md", ".json"):
+            raise ValueError(f"--out must end with .md or .json, got {str(out)!r}.")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".md").write_text(markdown, encoding="utf-8")
+        out.with_suffix(".json").write_text(json.dumps(_no_nan(summary), indent=2), encoding="utf-8")
+        print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
+    return 0

@@ -1,0 +1,267 @@
+"""ONNX export of the GAN colorizers (PaintsTorch, StencilTorch), so that they run in onnxruntime or a browser
+(onnxruntime-web), as the thesis' web apps did.
+
+The graph is the pipeline's `colorizer` alone, with a dynamic batch size and spatial size (multiples of 16):
+
+| input      | shape                                  | values                                                        |
+|------------|----------------------------------------|---------------------------------------------------------------|
+| `sample`   | `(B, in_channels, H, W)`               | PaintsTorch: lineart; StencilTorch: lineart, composite RGB, mask; in [-1, 1] (mask in {0, 1}) |
+| `hints`    | `(B, hint_channels, H/4, W/4)`         | stroke RGB in [-1, 1] and stroke mask in {0, 1}; zeros = no hint (only when `hint_channels > 0`) |
+| `features` | `(B, feature_channels, H/16, W/16)`    | semantic features F1 (only when the colorizer reads them)      |
+| output `image` | `(B, 3, H, W)`                     | in [-1, 1]                                                     |
+
+The optional `semantic_encoder` (a transformers vision backbone) is not part of the graph: when the colorizer reads
+features they are an input, computed by whatever runs the backbone; the shipped models read none. Pre- and
+post-processing (resizing to a multiple of 16, hints at 1/4, the composite outside the mask) are the pipeline's
+`ColorizationImageProcessor`, written down in the ONNX metadata (`metadata_props`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Dict, Sequence, Tuple, Union
+
+import torch
+
+#: The sizes `(batch, height, width)` at which [`check_onnx`] compares onnxruntime with PyTorch by default.
+CHECK_SIZES = ((1, 64, 64), (2, 48, 80))
+#: The largest max-abs difference [`check_onnx`] accepts.
+TOLERANCE = 1e-3
+
+
+class _ColorizerGraph(torch.nn.Module):
+    """The colorizer with tensor inputs and one tensor output, as the exporter needs."""
+
+    def __init__(self, colorizer, input_names: Sequence[str]):
+        super().__init__()
+        self.colorizer = colorizer
+        self.input_names = tuple(input_names)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        named = dict(zip(self.input_names, inputs))
+        return self.colorizer(named["sample"], named.get("hints"), named.get("features"), return_dict=False)[0]
+
+
+def gan_colorizer(pipe_or_colorizer):
+    """The `PaintsTorchGenerator` of a PaintsTorch/StencilTorch pipeline (or the generator itself)."""
+    from .models.paintstorch import PaintsTorchGenerator
+
+    if isinstance(pipe_or_colorizer, PaintsTorchGenerator):
+        return pipe_or_colorizer
+    colorizer = getattr(pipe_or_colorizer, "colorizer", None)
+    if not isinstance(colorizer, PaintsTorchGenerator):
+        raise ValueError(
+            f"ONNX export covers the GAN colorizers (PaintsTorchPipeline, StencilTorchPipeline); "
+            f"{type(pipe_or_colorizer).__name__} has no PaintsTorchGenerator `colorizer`."
+        )
+    return colorizer
+
+
+def onnx_input_names(colorizer) -> Tuple[str, ...]:
+    config = colorizer.config
+    return (
+        ("sample",) + (("hints",) if config.hint_channels else ()) + (("features",) if config.feature_channels else ())
+    )
+
+
+def dummy_inputs(colorizer, batch: int, height: int, width: int, seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Random inputs of the graph at this size (`height`, `width`: multiples of 16)."""
+    if height % 16 or width % 16 or height < 16 or width < 16:
+        raise ValueError(f"height and width must be positive multiples of 16, got {height}x{width}.")
+    config = colorizer.config
+    generator = torch.Generator().manual_seed(seed)
+    inputs = {"sample": torch.rand(batch, config.in_channels, height, width, generator=generator) * 2 - 1}
+    if config.hint_channels:
+        hints = torch.rand(batch, config.hint_channels, height // 4, width // 4, generator=generator) * 2 - 1
+        hints[:, -1:] = (hints[:, -1:] > 0.5).float()  # the stroke mask channel is binary
+        inputs["hints"] = hints
+    if config.feature_channels:
+        shape = (batch, config.feature_channels, height // 16, width // 16)
+        inputs["features"] = torch.randn(*shape, generator=generator)
+    return inputs
+
+
+def export_onnx(
+    pipe_or_colorizer,
+    output_path: Union[str, os.PathLike],
+    opset: int = 17,
+    sample_size: Tuple[int, int] = (64, 64),
+) -> Path:
+    """Export the colorizer of a PaintsTorch/StencilTorch pipeline to ONNX with a dynamic batch and spatial size.
+
+    Args:
+        pipe_or_colorizer: A `PaintsTorchPipeline`, `StencilTorchPipeline` or `PaintsTorchGenerator`.
+        output_path (`str` or `os.PathLike`): The `.onnx` file to write.
+        opset (`int`, *optional*, defaults to 17): The ONNX opset.
+        sample_size (`Tuple[int, int]`, *optional*, defaults to `(64, 64)`): The size traced (any multiple of 16).
+
+    Returns:
+        `pathlib.Path`: the written file.
+    """
+    colorizer = gan_colorizer(pipe_or_colorizer)
+    if not isinstance(opset, int) or opset < 13:
+        raise ValueError(f"`opset` must be an int >= 13, got {opset!r}.")
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    names = onnx_input_names(colorizer)
+    was_training, dtype = colorizer.training, colorizer.dtype
+    colorizer.eval()
+    if dtype != torch.float32:
+        colorizer.float()
+    inputs = dummy_inputs(colorizer, 1, *sample_size)
+    dynamic_axes = {"sample": {0: "batch", 2: "height", 3: "width"}, "image": {0: "batch", 2: "height", 3: "width"}}
+    dynamic_axes.update({name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in names[1:]})
+    try:
+        # The TorchScript exporter (dynamo=False) keeps every spatial size symbolic; the generator's input checks
+        # (multiples of 16, hints at 1/4, features at 1/16) hold for every valid input, so tracing them as constants
+        # (TracerWarning) is right.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            # dynamo=False on purpose (above); the rest of torch.onnx's deprecation notices say the same.
+            warnings.filterwarnings(
+                "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
+            )
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+            torch.onnx.export(
+                _ColorizerGraph(colorizer, names),
+                tuple(inputs[name] for name in names),
+                str(output_path),
+                input_names=list(names),
+                output_names=["image"],
+                dynamic_axes=dynamic_axes,
+                opset_version=opset,
+                dynamo=False,
+            )
+    finally:
+        if dtype != torch.float32:
+            colorizer.to(dtype)
+        colorizer.train(was_training)
+    _write_metadata(output_path, pipe_or_colorizer, colorizer)
+    return output_path
+
+
+def _write_metadata(path: Path, pipe_or_colorizer, colorizer) -> None:
+    import onnx
+
+    from . import __version__
+
+    model = onnx.load(str(path))
+    processor = getattr(pipe_or_colorizer, "image_processor", None)
+    metadata = {
+        "stablepaint_version": __version__,
+        "pipeline": type(pipe_or_colorizer).__name__,
+        "colorizer_config": json.dumps(dict(colorizer.config)),
+        "inputs": json.dumps(list(onnx_input_names(colorizer))),
+        "multiple_of": "16",
+        "hint_scale": str(getattr(getattr(processor, "config", None), "hint_scale", 4)),
+        "value_range": "[-1, 1] (mask channels in {0, 1})",
+    }
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+
+
+def check_onnx(
+    onnx_path: Union[str, os.PathLike],
+    pipe_or_colorizer,
+    sizes: Sequence[Tuple[int, int, int]] = CHECK_SIZES,
+    seed: int = 0,
+) -> float:
+    """Run the exported graph with onnxruntime (CPU) and the colorizer with PyTorch (float32) on the same random inputs
+    at each `(batch, height, width)` of `sizes`; return the largest absolute difference of the outputs."""
+    import onnxruntime
+
+    colorizer = gan_colorizer(pipe_or_colorizer)
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    was_training, dtype, device = colorizer.training, colorizer.dtype, colorizer.device
+    moved = (dtype, device.type) != (torch.float32, "cpu")
+    if moved:
+        colorizer.to("cpu", torch.float32)
+    colorizer.eval()
+    worst = 0.0
+    try:
+        for index, (batch, height, width) in enumerate(sizes):
+            inputs = dummy_inputs(colorizer, batch, height, width, seed=seed + index)
+            with torch.no_grad():
+                expected = colorizer(inputs["sample"], inputs.get("hints"), inputs.get("features")).sample
+            (output,) = session.run(["image"], {name: tensor.numpy() for name, tensor in inputs.items()})
+            if output.shape != tuple(expected.shape):
+                raise ValueError(f"onnxruntime gave shape {output.shape}, PyTorch {tuple(expected.shape)}.")
+            worst = max(worst, float(abs(torch.from_numpy(output) - expected).max()))
+    finally:
+        if moved:
+            colorizer.to(device, dtype)
+        colorizer.train(was_training)
+    return worst
+
+
+def add_export_onnx_parser(commands) -> None:
+    parser = commands.add_parser(
+        "export-onnx",
+        help="export a PaintsTorch/StencilTorch colorizer to ONNX (dynamic batch and size)",
+        description="Export the GAN colorizer of a PaintsTorch or StencilTorch pipeline to OUT (ONNX, dynamic batch "
+        "and spatial size in multiples of 16; inputs `sample`, `hints`, and `features` when the colorizer reads "
+        "them). --check compares onnxruntime with PyTorch at two sizes and batches and reports the max abs difference.",
+    )
+    parser.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="shipped name, pipeline folder or Hub id (default: the first shipped StencilTorch)",
+    )
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    parser.add_argument("--check", action="store_true", help=f"check against PyTorch (fails above {TOLERANCE:g})")
+    parser.set_defaults(func=run_export_onnx)
+
+
+def run_export_onnx(args: argparse.Namespace) -> int:
+    from .cli import CLIError
+    from .zoo import default_model, load_pipeline
+
+    model = args.model
+    if model is None:
+        default = default_model("StencilTorchPipeline")
+        if default is None:
+            raise CLIError("no shipped StencilTorch model is installed: pass --model NAME|PATH|HUB_ID.")
+        model = default.name
+    for name in ("onnx", "onnxruntime") if args.check else ("onnx",):
+        try:
+            __import__(name)
+        except ImportError:
+            raise CLIError(f'{name} is not installed: pip install "stablepaint[onnx]".') from None
+    try:
+        pipe = load_pipeline(model)
+    except (ValueError, OSError) as error:
+        raise CLIError(f"--model: {error}") from None
+    try:
+        colorizer = gan_colorizer(pipe)
+    except ValueError as error:
+        raise CLIError(f"--model {model}: {error}") from None
+    start = time.perf_counter()
+    path = export_onnx(pipe, args.output, opset=args.opset)
+    elapsed = time.perf_counter() - start
+    size = path.stat().st_size / 2**20
+    print(
+        f"Wrote {path} ({size:.2f} MB, opset {args.opset}, inputs {', '.join(onnx_input_names(colorizer))}) "
+        f"in {elapsed:.1f} s."
+    )
+    if args.check:
+        diff = check_onnx(path, pipe)
+        sizes = ", ".join(f"{b}x{h}x{w}" for b, h, w in CHECK_SIZES)
+        print(f"onnxruntime vs PyTorch at B x H x W = {sizes}: max abs diff {diff:.3g} (tolerance {TOLERANCE:g}).")
+        if not diff <= TOLERANCE:
+            raise CLIError(f"the ONNX graph differs from PyTorch by {diff:.3g} > {TOLERANCE:g}.")
+    return 0
+
+
+def load_onnx_metadata(path: Union[str, os.PathLike]) -> Dict[str, str]:
+    """The `metadata_props` stablepaint writes into an exported file."""
+    import onnx
+
+    return {entry.key: entry.value for entry in onnx.load(str(path), load_external_data=False).metadata_props}

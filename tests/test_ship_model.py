@@ -1,0 +1,81 @@
+"""scripts/ship_model.py: a training run's checkpoint becomes a shipped pipeline folder with fp16 weights and a card
+that records how it was trained."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from test_paintstorch_models import TINY, tiny_generator
+
+from stablepaint import StencilTorchPipeline
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("ship_model", REPO / "scripts" / "ship_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_run(tmp_path):
+    """A training output folder as `train_stenciltorch.py --use_ema` leaves it: checkpoint-N with the generator
+    (model.safetensors) and its EMA (ema.safetensors), and tensorboard scalars."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = tmp_path / "run"
+    torch.manual_seed(0)
+    raw = tiny_generator(in_channels=5)
+    ema = [torch.randn_like(p) for p in raw.parameters()]
+    for step in (10, 20):
+        checkpoint = run / f"checkpoint-{step}"
+        checkpoint.mkdir(parents=True)
+        save_file({k: v.contiguous() for k, v in raw.state_dict().items()}, str(checkpoint / "model.safetensors"))
+        state = {"decay": 0.999, "optimization_step": step}
+        save_file(
+            {f"shadow.{i}": p for i, p in enumerate(ema)},
+            str(checkpoint / "ema.safetensors"),
+            metadata={"state": json.dumps(state)},
+        )
+    writer = SummaryWriter(str(run / "logs" / "train_stenciltorch"))
+    for step in range(1, 21):
+        writer.add_scalar("loss_content", 2.0 if step <= 10 else 1.0, step)
+    writer.close()
+    return run, raw, ema
+
+
+def test_ship_model_writes_fp16_ema_weights_and_a_card_with_the_training_record(tmp_path):
+    ship = load_script()
+    run, raw, ema = fake_run(tmp_path)
+    out = ship.main(
+        ["--run", str(run), "--family", "stenciltorch", "--name", "stenciltorch-tiny"]
+        + ["--colorizer_config", json.dumps({"feature_channels": 0, **TINY})]
+        + ["--command", "accelerate launch train/train_stenciltorch.py --max_train_steps 20"]
+        + ["--hardware", "a test", "--out", str(tmp_path / "shipped" / "stenciltorch-tiny")]
+    )
+    weights = load_file(str(out / "colorizer" / "diffusion_pytorch_model.safetensors"))
+    assert {t.dtype for t in weights.values()} == {torch.float16}
+    names = [name for name, _ in raw.named_parameters()]
+    for name, value in zip(names, ema):  # the EMA weights of the latest checkpoint, not the raw ones
+        torch.testing.assert_close(weights[name].float(), value.half().float())
+
+    card = (out / "README.md").read_text()
+    for expected in (
+        "license: cc-by-4.0",
+        "accelerate launch train/train_stenciltorch.py --max_train_steps 20",
+        "20 steps",
+        "loss_content 1.500",  # the mean of the last 50 logged steps (all 20 here): (10 * 2 + 10 * 1) / 20
+        "CC BY 4.0",
+        "Hardware: a test",
+    ):
+        assert expected in card, expected
+
+    pipe = StencilTorchPipeline.from_pretrained(out)
+    lineart = np.full((32, 40), 255, np.uint8)
+    lineart[10] = 0
+    image = pipe(lineart, output_type="np").images[0]
+    assert image.shape == (32, 40, 3) and np.isfinite(image).all()
