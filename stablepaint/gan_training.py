@@ -60,6 +60,13 @@ def add_gan_args(parser: argparse.ArgumentParser, auxiliary_weight: float = 1.0)
         default=None,
         help="JSON (or a .json file) of PaintsTorchGenerator arguments; defaults to the thesis' sizes.",
     )
+    gan.add_argument(
+        "--pretrained_model_name_or_path",
+        type=str,
+        default=None,
+        help="Start the colorizer (and F1, if the pipeline has one) from a saved pipeline: a folder, a shipped name or "
+        "a Hub id (fine-tuning). The critic and the auxiliary network start fresh. Excludes --colorizer_config.",
+    )
     gan.add_argument("--critic_config", type=str, default=None, help="JSON (or file) of PaintsTorchCritic arguments.")
     gan.add_argument(
         "--auxiliary_config",
@@ -130,6 +137,35 @@ def build_semantic_encoder(args: argparse.Namespace) -> Optional[SemanticFeature
     return None
 
 
+def load_pretrained_colorizer(args: argparse.Namespace, task: "GANTask"):
+    """The colorizer (float32, trainable) and F1 (or `None`) of `--pretrained_model_name_or_path`."""
+    if args.colorizer_config:
+        raise ValueError(
+            "Give only one of `--pretrained_model_name_or_path` (its colorizer's config is used) and `--colorizer_config`."
+        )
+    try:
+        pipe = task.pipeline_class.from_pretrained(args.pretrained_model_name_or_path)
+    except (ValueError, OSError) as error:
+        raise ValueError(
+            f"`--pretrained_model_name_or_path` {args.pretrained_model_name_or_path!r}: {error}"
+        ) from None
+    colorizer = getattr(pipe, "colorizer", None)
+    if not isinstance(colorizer, PaintsTorchGenerator):
+        raise ValueError(
+            f"`--pretrained_model_name_or_path` {args.pretrained_model_name_or_path!r} is a {type(pipe).__name__} "
+            f"without a PaintsTorchGenerator colorizer; expected a saved {task.pipeline_class.__name__}."
+        )
+    expected = task.colorizer_defaults.get("in_channels", 1)
+    if colorizer.config.in_channels != expected:
+        raise ValueError(
+            f"`--pretrained_model_name_or_path`: its colorizer reads {colorizer.config.in_channels} channels, "
+            f"{task.name} needs {expected} (a {task.pipeline_class.__name__} folder, not another family's)."
+        )
+    if colorizer.dtype != torch.float32:
+        colorizer = colorizer.to(torch.float32)
+    return colorizer.train().requires_grad_(True), getattr(pipe, "semantic_encoder", None)
+
+
 @contextlib.contextmanager
 def frozen(module: torch.nn.Module):
     """Turn off the gradients of `module`'s parameters inside the block (the other network's step)."""
@@ -196,10 +232,14 @@ def train(args: argparse.Namespace, task: GANTask) -> None:
     # 1. Models. F1 and VGG16 are frozen; VGG16 weights are required (never a silent random VGG).
     vgg = VGG16Features.from_weights(args.vgg_weights, layers=("relu4_3",))
     semantic_encoder = build_semantic_encoder(args)
+    if args.pretrained_model_name_or_path:
+        colorizer, pretrained_encoder = load_pretrained_colorizer(args, task)
+        semantic_encoder = semantic_encoder if semantic_encoder is not None else pretrained_encoder
     feature_channels = 0 if semantic_encoder is None else semantic_encoder.config.out_channels
-    colorizer_config = {**task.colorizer_defaults, **load_json_arg(args.colorizer_config, "colorizer_config")}
-    colorizer_config.setdefault("feature_channels", feature_channels)
-    colorizer = PaintsTorchGenerator(**colorizer_config)
+    if not args.pretrained_model_name_or_path:
+        colorizer_config = {**task.colorizer_defaults, **load_json_arg(args.colorizer_config, "colorizer_config")}
+        colorizer_config.setdefault("feature_channels", feature_channels)
+        colorizer = PaintsTorchGenerator(**colorizer_config)
     critic_config = {"feature_channels": colorizer.config.feature_channels}
     critic_config.update(load_json_arg(args.critic_config, "critic_config"))
     critic = PaintsTorchCritic(**critic_config)
@@ -401,9 +441,11 @@ def write_model_card(args: argparse.Namespace, task: GANTask, global_step: int):
     source = args.train_data_dir or args.dataset_name
     attribution = args.attribution or (find_attribution(source) if args.train_data_dir else None)
     datasets = [] if args.train_data_dir else [args.dataset_name]
-    base_model = (
-        args.feature_extractor if args.feature_extractor and not os.path.isdir(args.feature_extractor) else None
-    )
+    # The Hub id this model starts from: the fine-tuned pipeline (not a folder or a shipped name), else F1's backbone.
+    pretrained = getattr(args, "pretrained_model_name_or_path", None)
+    base_model = pretrained if pretrained and "/" in pretrained and not os.path.isdir(pretrained) else None
+    if base_model is None and args.feature_extractor and not os.path.isdir(args.feature_extractor):
+        base_model = args.feature_extractor
     card_data = {
         "license": "apache-2.0",
         "tags": ["stablepaint", task.name, "lineart-colorization", "gan", "image-to-image"],

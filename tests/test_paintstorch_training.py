@@ -204,3 +204,63 @@ def test_model_card_and_push_to_hub_send_the_rendered_card(tmp_path, monkeypatch
         "12 steps",
     ):
         assert expected in card, expected
+
+
+def _saved_tiny_pipeline(folder, in_channels):
+    import torch
+
+    from stablepaint import PaintsTorchGenerator, PaintsTorchPipeline, StencilTorchPipeline
+
+    torch.manual_seed(11)
+    colorizer = PaintsTorchGenerator(in_channels=in_channels, feature_channels=0, **json.loads(TINY))
+    pipeline_class = StencilTorchPipeline if in_channels == 5 else PaintsTorchPipeline
+    pipeline_class(colorizer=colorizer).save_pretrained(folder)
+    return folder
+
+
+def test_pretrained_colorizer_is_loaded_and_wrong_families_are_named(tmp_path):
+    import torch
+
+    from stablepaint import PaintsTorchPipeline, StencilTorchPipeline
+    from stablepaint.gan_training import load_pretrained_colorizer
+
+    stencil = GANTask("stenciltorch", StencilTorchPipeline, {"in_channels": 5}, "paintstorch_card.md", "guide_decoder")
+    paints = GANTask(
+        "paintstorch", PaintsTorchPipeline, {"in_channels": 1}, "paintstorch_card.md", "lineart_generator"
+    )
+    folder = _saved_tiny_pipeline(tmp_path / "stencil", in_channels=5)
+    parse = add_gan_args(argparse.ArgumentParser()).parse_args
+
+    colorizer, encoder = load_pretrained_colorizer(parse(["--pretrained_model_name_or_path", str(folder)]), stencil)
+    assert encoder is None and colorizer.training
+    assert all(p.requires_grad and p.dtype == torch.float32 for p in colorizer.parameters())
+    saved = weights(folder)
+    assert all(torch.equal(colorizer.state_dict()[k], saved[k]) for k in saved)
+
+    with pytest.raises(ValueError, match="only one of `--pretrained_model_name_or_path`"):
+        load_pretrained_colorizer(
+            parse(["--pretrained_model_name_or_path", str(folder), "--colorizer_config", TINY]), stencil
+        )
+    with pytest.raises(ValueError, match="pretrained_model_name_or_path.*in_channels=1, got 5"):
+        load_pretrained_colorizer(parse(["--pretrained_model_name_or_path", str(folder)]), paints)
+    with pytest.raises(ValueError, match="pretrained_model_name_or_path"):
+        load_pretrained_colorizer(parse(["--pretrained_model_name_or_path", str(tmp_path / "missing")]), stencil)
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_pretrained_colorizer(run_accelerate, pairs_folder, vgg16_weights, tmp_path):
+    import torch
+
+    folder = _saved_tiny_pipeline(tmp_path / "base", in_channels=5)
+    base = weights(folder)
+    runs = {}
+    for learning_rate in ("0", "1e-3"):
+        out = tmp_path / f"lr{learning_rate}"
+        args = flags("stenciltorch", pairs_folder, out, "--max_train_steps", "2", "--report_to", "none")
+        args = [a for a in args if a not in ("--colorizer_config", TINY)]  # the config comes from the base
+        args += ["--pretrained_model_name_or_path", str(folder), "--learning_rate", learning_rate]
+        check(run_accelerate(SCRIPTS["stenciltorch"], args, num_processes=1))
+        runs[learning_rate] = weights(out)
+    assert runs["0"].keys() == base.keys()
+    assert all(torch.equal(runs["0"][k], base[k]) for k in base)  # lr 0: exactly the pretrained weights
+    assert any(not torch.equal(runs["1e-3"][k], base[k]) for k in base)  # and they do train
