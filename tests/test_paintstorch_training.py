@@ -135,6 +135,7 @@ def test_defaults_follow_the_thesis(tmp_path):
     args = parser.parse_args(["--train_data_dir", str(tmp_path)])
     assert (args.learning_rate, args.adam_beta1, args.adam_beta2) == (1e-4, 0.5, 0.9)
     assert (args.lambda_adv, args.lambda_gp, args.drift) == (1e-4, 10.0, 1e-3)
+    assert args.lambda_l1 == 0.0  # the pixel L1 term is an opt-in departure from the thesis
     assert args.resolution == 512
     with pytest.raises(ValueError, match="--colorizer_config"):
         load_json_arg("[1, 2]", "colorizer_config")
@@ -259,8 +260,12 @@ def test_fine_tuning_starts_from_the_pretrained_colorizer(run_accelerate, pairs_
         args = flags("stenciltorch", pairs_folder, out, "--max_train_steps", "2", "--report_to", "none")
         args = [a for a in args if a not in ("--colorizer_config", TINY)]  # the config comes from the base
         args += ["--pretrained_model_name_or_path", str(folder), "--learning_rate", learning_rate]
+        if learning_rate != "0":
+            args += ["--lambda_l1", "2.5"]  # the opt-in pixel term trains and is recorded in the card
         check(run_accelerate(SCRIPTS["stenciltorch"], args, num_processes=1))
         runs[learning_rate] = weights(out)
+        card = (out / "README.md").read_text()
+        assert ("λ_L1 = 2.5" in card) == (learning_rate != "0"), card
     assert runs["0"].keys() == base.keys()
     assert all(torch.equal(runs["0"][k], base[k]) for k in base)  # lr 0: exactly the pretrained weights
     assert any(not torch.equal(runs["1e-3"][k], base[k]) for k in base)  # and they do train
