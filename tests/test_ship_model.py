@@ -55,7 +55,7 @@ def test_ship_model_writes_fp16_ema_weights_and_a_card_with_the_training_record(
         ["--run", str(run), "--family", "stenciltorch", "--name", "stenciltorch-tiny"]
         + ["--colorizer_config", json.dumps({"feature_channels": 0, **TINY})]
         + ["--command", "accelerate launch train/train_stenciltorch.py --max_train_steps 20"]
-        + ["--hardware", "a test", "--out", str(tmp_path / "shipped" / "stenciltorch-tiny")]
+        + ["--hardware", "a test", "--out", str(tmp_path / "shipped" / "stenciltorch-tiny"), "--lambda_l1", "10"]
     )
     weights = load_file(str(out / "colorizer" / "diffusion_pytorch_model.safetensors"))
     assert {t.dtype for t in weights.values()} == {torch.float16}
@@ -71,6 +71,7 @@ def test_ship_model_writes_fp16_ema_weights_and_a_card_with_the_training_record(
         "loss_content 1.500",  # the mean of the last 50 logged steps (all 20 here): (10 * 2 + 10 * 1) / 20
         "CC BY 4.0",
         "Hardware: a test",
+        "Not in the thesis: + λ_L1·‖G1(x) − y‖₁ with λ_L1 = 10.0",  # the departure from the thesis' loss is said
     ):
         assert expected in card, expected
 
