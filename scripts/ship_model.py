@@ -48,6 +48,7 @@ def parse_args(argv=None):
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--lambda_l1", type=float, default=0.0, help="the run's --lambda_l1 (0: the thesis' loss)")
+    parser.add_argument("--lambda_hint", type=float, default=0.0, help="the run's --lambda_hint (0: the thesis' loss)")
     parser.add_argument("--source", default="../shared/data/adventurer (DiceBear Adventurer, 2,500 pairs)")
     parser.add_argument("--held_out", default="adventurer ids 2480-2499 (never seen in training)")
     parser.add_argument(
@@ -148,6 +149,7 @@ def main(argv=None) -> Path:
         mixed_precision="no",
         lambda_adv=1e-4,
         lambda_l1=args.lambda_l1,
+        lambda_hint=args.lambda_hint,
         lambda_gp=10.0,
         drift=1e-3,
         auxiliary_weight=0.1 if args.family == "stenciltorch" else 1.0,

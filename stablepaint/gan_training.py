@@ -97,6 +97,13 @@ def add_gan_args(parser: argparse.ArgumentParser, auxiliary_weight: float = 1.0)
     gan.add_argument("--lambda_gp", type=float, default=10.0, help="Weight of the gradient penalty (λ_gp).")
     gan.add_argument("--drift", type=float, default=1e-3, help="Weight of the drift term (ε_drift).")
     gan.add_argument(
+        "--lambda_hint",
+        type=float,
+        default=0.0,
+        help="Weight of an L1 term between the output and the stroke colors under the strokes (not in the thesis; "
+        "0 by default): teaches the colorizer to keep the user's colors where they painted them.",
+    )
+    gan.add_argument(
         "--lambda_l1",
         type=float,
         default=0.0,
@@ -396,6 +403,9 @@ def gan_step(args, task: GANTask, batch, networks, optimizers, semantic_encoder,
         if args.lambda_l1:
             pixel_l1 = F.l1_loss(fake.float(), real.float())
             generator_loss = generator_loss + args.lambda_l1 * pixel_l1
+        if args.lambda_hint:
+            hint_l1 = stroke_l1(fake.float(), batch["hints"].float())
+            generator_loss = generator_loss + args.lambda_hint * hint_l1
     accelerator.backward(generator_loss)
     optimizer_g.step()
     optimizer_g.zero_grad(set_to_none=True)
@@ -421,7 +431,21 @@ def gan_step(args, task: GANTask, batch, networks, optimizers, semantic_encoder,
         logs["loss_g2"] = g2_loss
     if args.lambda_l1:
         logs["loss_l1"] = pixel_l1
+    if args.lambda_hint:
+        logs["loss_hint"] = hint_l1
     return {name: float(value.detach()) for name, value in logs.items()}
+
+
+def stroke_l1(images: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+    """Mean |image − stroke color| over the stroke pixels (0 without strokes).
+
+    `images` are (B, 3, H, W) in [-1, 1]; `hints` the (B, 4, h, w) stroke colors + mask of the conditioning contract,
+    brought to (H, W) by nearest-neighbour upsampling (each hint pixel covers a block of the output).
+    """
+    hints = F.interpolate(hints, size=images.shape[-2:], mode="nearest")
+    colors, mask = hints[:, :3], hints[:, 3:4]
+    covered = mask.sum() * images.shape[1]
+    return ((images - colors).abs() * mask).sum() / covered.clamp(min=1.0)
 
 
 def _pipeline(task: GANTask, colorizer, semantic_encoder, ema):
@@ -483,6 +507,7 @@ def write_model_card(args: argparse.Namespace, task: GANTask, global_step: int):
         mixed_precision=args.mixed_precision or "no",
         lambda_adv=args.lambda_adv,
         lambda_l1=args.lambda_l1,
+        lambda_hint=args.lambda_hint,
         lambda_gp=args.lambda_gp,
         drift=args.drift,
         auxiliary_weight=args.auxiliary_weight,

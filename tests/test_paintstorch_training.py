@@ -135,7 +135,7 @@ def test_defaults_follow_the_thesis(tmp_path):
     args = parser.parse_args(["--train_data_dir", str(tmp_path)])
     assert (args.learning_rate, args.adam_beta1, args.adam_beta2) == (1e-4, 0.5, 0.9)
     assert (args.lambda_adv, args.lambda_gp, args.drift) == (1e-4, 10.0, 1e-3)
-    assert args.lambda_l1 == 0.0  # the pixel L1 term is an opt-in departure from the thesis
+    assert args.lambda_l1 == args.lambda_hint == 0.0  # the pixel and stroke L1 terms are opt-in, not the thesis'
     assert args.resolution == 512
     with pytest.raises(ValueError, match="--colorizer_config"):
         load_json_arg("[1, 2]", "colorizer_config")
@@ -261,11 +261,30 @@ def test_fine_tuning_starts_from_the_pretrained_colorizer(run_accelerate, pairs_
         args = [a for a in args if a not in ("--colorizer_config", TINY)]  # the config comes from the base
         args += ["--pretrained_model_name_or_path", str(folder), "--learning_rate", learning_rate]
         if learning_rate != "0":
-            args += ["--lambda_l1", "2.5"]  # the opt-in pixel term trains and is recorded in the card
+            args += ["--lambda_l1", "2.5", "--lambda_hint", "4"]  # opt-in terms: they train and the card says so
         check(run_accelerate(SCRIPTS["stenciltorch"], args, num_processes=1))
         runs[learning_rate] = weights(out)
         card = (out / "README.md").read_text()
-        assert ("λ_L1 = 2.5" in card) == (learning_rate != "0"), card
+        assert ("λ_L1 = 2.5" in card) == ("λ_hint = 4.0" in card) == (learning_rate != "0"), card
     assert runs["0"].keys() == base.keys()
     assert all(torch.equal(runs["0"][k], base[k]) for k in base)  # lr 0: exactly the pretrained weights
     assert any(not torch.equal(runs["1e-3"][k], base[k]) for k in base)  # and they do train
+
+
+def test_stroke_l1_measures_the_output_against_the_stroke_colors_under_the_strokes_only():
+    import torch
+
+    from stablepaint.gan_training import stroke_l1
+
+    hints = torch.zeros(2, 4, 4, 4)
+    hints[0, :3, 1, 2] = torch.tensor([0.5, -0.5, 1.0])  # one stroke pixel = a 4x4 block of the 16x16 output
+    hints[0, 3, 1, 2] = 1
+    images = torch.zeros(2, 3, 16, 16)
+    images[0, :, 4:8, 8:12] = torch.tensor([0.5, -0.5, 1.0])[:, None, None]
+    assert stroke_l1(images, hints).item() == 0.0  # the stroke's color where it was painted
+    images[0, :, 0:4] = 0.9  # pixels outside the strokes do not count
+    images[1] = 0.7  # nor does an image without strokes
+    assert stroke_l1(images, hints).item() == 0.0
+    images[0, 0, 4:8, 8:12] = 0.0  # red off by 0.5 under the stroke: mean over 3 channels = 0.5 / 3
+    assert abs(stroke_l1(images, hints).item() - 0.5 / 3) < 1e-6
+    assert stroke_l1(images, torch.zeros(2, 4, 4, 4)).item() == 0.0  # no strokes at all: 0, not NaN
