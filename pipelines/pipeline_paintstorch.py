@@ -114,8 +114,9 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
             image (same types, *optional*):
                 The colored image to keep outside `mask` (e.g. the previous pass' output).
             height (`int`, *optional*), width (`int`, *optional*):
-                The working size (multiples of 16); defaults to the lineart's size rounded to 16. The output is at the
-                lineart's own size either way.
+                The working size (multiples of 16). Defaults to the scale the colorizer was trained at (the
+                lineart's shorter side resized to `colorizer.config.sample_size`) when its config records one, else
+                to the lineart's size rounded to 16. The output is at the lineart's own size either way.
             keep_lines (`bool`, *optional*, defaults to `False`):
                 Copy the lineart's lines (pixels darker than `line_threshold`) into the output exactly.
             line_threshold (`int`, *optional*, defaults to 128):
@@ -135,8 +136,9 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
 
         # 2. Preprocess
         device, dtype = self._execution_device, self.colorizer.dtype
+        short_side = getattr(self.colorizer.config, "sample_size", None)
         inputs = self.image_processor.preprocess(
-            lineart, hints=hints, mask=mask, image=image, height=height, width=width
+            lineart, hints=hints, mask=mask, image=image, height=height, width=width, short_side=short_side
         )
         inputs = inputs.to(device=device, dtype=dtype)
 

@@ -105,7 +105,8 @@ def training_log(run: Path) -> Tuple[Dict[str, float], float, int]:
     final = {}
     for tag, steps in series.items():
         recent = [value for step, value in steps.items() if step > last - 50]
-        final[tag] = sum(recent) / len(recent)
+        if recent:  # a term no longer logged at the end of the run (e.g. dropped on resume) has no final value
+            final[tag] = sum(recent) / len(recent)
     return final, wall / 3600, last
 
 
@@ -118,7 +119,7 @@ def main(argv=None) -> Path:
         raise FileNotFoundError(f"no checkpoint-N folder in {run}")
     checkpoint = run / args.checkpoint if args.checkpoint else Path(checkpoints[-1])
     step = int(checkpoint.name.split("-")[-1])
-    config = {**defaults, **json.loads(args.colorizer_config)}
+    config = {**defaults, "sample_size": args.resolution, **json.loads(args.colorizer_config)}
     colorizer = build_colorizer(config, checkpoint, ema=not args.no_ema)
     losses, hours, _ = training_log(run)
 

@@ -253,6 +253,7 @@ def train(args: argparse.Namespace, task: GANTask) -> None:
     if not args.pretrained_model_name_or_path:
         colorizer_config = {**task.colorizer_defaults, **load_json_arg(args.colorizer_config, "colorizer_config")}
         colorizer_config.setdefault("feature_channels", feature_channels)
+        colorizer_config.setdefault("sample_size", args.resolution)  # the pipeline's default working scale
         colorizer = PaintsTorchGenerator(**colorizer_config)
     critic_config = {"feature_channels": colorizer.config.feature_channels}
     critic_config.update(load_json_arg(args.critic_config, "critic_config"))

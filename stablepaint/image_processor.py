@@ -237,6 +237,7 @@ class ColorizationImageProcessor(ConfigMixin):
         image: Optional[ImageInput] = None,
         height: Optional[int] = None,
         width: Optional[int] = None,
+        short_side: Optional[int] = None,
     ) -> ColorizationInputs:
         """
         Turn the caller's inputs into the tensors every stablepaint model takes.
@@ -259,6 +260,10 @@ class ColorizationImageProcessor(ConfigMixin):
                 the nearest multiple, or to the one `width` implies at the lineart's aspect ratio.
             width (`int`, *optional*):
                 The working width, a positive multiple of `multiple_of`. Defaults like `height`.
+            short_side (`int`, *optional*):
+                Without `height` and `width`: work at the size that makes the lineart's shorter side `short_side` (a
+                positive multiple of `multiple_of`; the other side follows the aspect ratio), e.g. the resolution a
+                model was trained at.
 
         Returns:
             [`ColorizationInputs`]: the `float32` tensors at the working size and the caller's sizes.
@@ -269,6 +274,7 @@ class ColorizationImageProcessor(ConfigMixin):
         """
         self._check_size_argument(height, "height")
         self._check_size_argument(width, "width")
+        self._check_size_argument(short_side, "short_side")
 
         linearts = [_flatten_alpha(item, "lineart").convert("L") for item in _load_batch(lineart, "lineart")]
         hints_images = None if hints is None else [self._to_hint_rgba(item) for item in _load_batch(hints, "hints")]
@@ -291,6 +297,11 @@ class ColorizationImageProcessor(ConfigMixin):
             for item in items:
                 self._check_aspect_ratio(item, reference, name, "`lineart`")
 
+        if short_side is not None and height is None and width is None:
+            if reference[0] <= reference[1]:
+                height = short_side
+            else:
+                width = short_side
         height, width = self.get_default_height_width(reference, height, width)
         hint_size = (height // self.config.hint_scale, width // self.config.hint_scale)
         resample = RESAMPLE[self.config.resample]

@@ -490,3 +490,16 @@ def test_bad_keep_lines_arguments(processor):
 def test_bad_config(kwargs):
     with pytest.raises(ValueError, match=f"`{next(iter(kwargs))}`"):
         ColorizationImageProcessor(**kwargs)
+
+
+@pytest.mark.parametrize(("size", "expected"), [((64, 96), (32, 48)), ((96, 64), (48, 32)), ((40, 40), (32, 32))])
+def test_short_side_scales_the_shorter_side_and_keeps_the_aspect_ratio(processor, size, expected):
+    height, width = size
+    lineart = np.full((height, width), 255, np.uint8)
+    inputs = processor.preprocess(lineart, short_side=32)
+    assert tuple(inputs.lineart.shape[-2:]) == expected and inputs.original_sizes == [size]
+    assert tuple(inputs.hints.shape[-2:]) == (expected[0] // 4, expected[1] // 4)
+    # an explicit working size wins over short_side
+    assert tuple(processor.preprocess(lineart, height=16, short_side=32).lineart.shape[-2:])[0] == 16
+    with pytest.raises(ValueError, match="`short_side` must be a positive multiple of 8"):
+        processor.preprocess(lineart, short_side=30)

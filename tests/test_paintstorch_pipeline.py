@@ -196,3 +196,23 @@ def test_bad_components_and_inputs_are_named():
         pipe(get_dummy_inputs()["lineart"], output_type="latent")
     with pytest.raises(ValueError, match="hints"):
         pipe(get_dummy_inputs()["lineart"], hints=np.zeros((10, 300, 4), np.uint8))
+
+
+@pytest.mark.parametrize("pipeline_class", PIPELINES)
+def test_a_colorizer_trained_at_sample_size_works_at_that_scale_and_returns_the_callers_size(pipeline_class):
+    components = get_dummy_components(pipeline_class, features=False)
+    config = {k: v for k, v in components["colorizer"].config.items() if not k.startswith("_")}
+    scaled = PaintsTorchGenerator(**{**config, "sample_size": 32})
+    scaled.load_state_dict(components["colorizer"].state_dict())
+    pipe = pipeline_class(colorizer=scaled)
+    seen = []
+    scaled.register_forward_hook(lambda module, args, output: seen.append(tuple(args[0].shape[-2:])))
+    inputs = get_dummy_inputs(size=(64, 96))
+    result = pipe(**inputs).images[0]
+    assert seen == [(32, 48)] and result.size == (96, 64)  # shorter side 64 -> 32, back to the caller's size
+    outside = np.asarray(inputs["mask"]) < 128
+    assert np.array_equal(np.asarray(result)[outside], np.asarray(inputs["image"])[outside])
+    pipe(**inputs, height=64)  # an explicit size still wins
+    assert seen[-1] == (64, 96)
+    with pytest.raises(ValueError, match="sample_size"):
+        PaintsTorchGenerator(**{**config, "sample_size": 30})

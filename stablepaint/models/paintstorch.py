@@ -229,6 +229,9 @@ class PaintsTorchGenerator(ModelMixin, ConfigMixin):
             (1/8, 1/4, 1/2); defaults to `DEFAULT_UP_BLOCK_DILATIONS`.
         up_block_cardinality (`Tuple[int]`, *optional*, defaults to `(32, 32, 16)`): Their cardinalities.
         negative_slope (`float`, *optional*, defaults to 0.2): LeakyReLU slope.
+        sample_size (`int`, *optional*): The side of the square crops the generator was trained on. A pipeline given
+            no `height`/`width` works at that scale (the lineart's shorter side resized to it) and returns the
+            caller's size; `None` works at the lineart's own size. The training scripts record their `--resolution`.
     """
 
     _supports_gradient_checkpointing = False
@@ -246,8 +249,11 @@ class PaintsTorchGenerator(ModelMixin, ConfigMixin):
         up_block_dilations: Tuple[Tuple[int, ...], ...] = DEFAULT_UP_BLOCK_DILATIONS,
         up_block_cardinality: Tuple[int, ...] = (32, 32, 16),
         negative_slope: float = 0.2,
+        sample_size: Optional[int] = None,
     ):
         super().__init__()
+        if sample_size is not None and (not isinstance(sample_size, int) or sample_size < 16 or sample_size % 16):
+            raise ValueError(f"`sample_size` must be None or a positive multiple of 16, got {sample_size!r}.")
         if len(block_out_channels) != 5:
             raise ValueError(f"`block_out_channels` must hold 5 widths (1 to 1/16), got {block_out_channels}.")
         if len(up_block_dilations) != 3 or len(up_block_cardinality) != 3:
