@@ -245,7 +245,9 @@ def training_throughput(args, device, task_name: str, vgg):
     }
     batch_tensors = {k: v.to(device) for k, v in batch_tensors.items()}
     task = GANTask(task_name, object, {}, "paintstorch_card.md", "auxiliary")
-    flags = SimpleNamespace(lambda_gp=10.0, drift=1e-3, lambda_adv=1e-4, auxiliary_weight=1.0)
+    flags = SimpleNamespace(
+        lambda_gp=10.0, drift=1e-3, lambda_adv=1e-4, auxiliary_weight=1.0, lambda_l1=0.0, lambda_hint=0.0
+    )
     accelerator = _Accelerator(device)
 
     unet = reference_unet(args.config, in_channels=9 if stencil else 5).to(device).train()
