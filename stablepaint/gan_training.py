@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -152,23 +152,32 @@ def build_semantic_encoder(args: argparse.Namespace) -> Optional[SemanticFeature
 
 
 def load_pretrained_colorizer(args: argparse.Namespace, task: "GANTask"):
-    """The colorizer (float32, trainable) and F1 (or `None`) of `--pretrained_model_name_or_path`."""
+    """The colorizer (float32, trainable) and F1 (or `None`) of `--pretrained_model_name_or_path`: a saved pipeline of
+    this family, or of the family `task.convert_from` names (its colorizer converted, e.g. StencilTorch → PaintsTorch)."""
     if args.colorizer_config:
         raise ValueError(
             "Give only one of `--pretrained_model_name_or_path` (its colorizer's config is used) and `--colorizer_config`."
         )
-    try:
-        pipe = task.pipeline_class.from_pretrained(args.pretrained_model_name_or_path)
-    except (ValueError, OSError) as error:
-        raise ValueError(
-            f"`--pretrained_model_name_or_path` {args.pretrained_model_name_or_path!r}: {error}"
-        ) from None
+    source = args.pretrained_model_name_or_path
+    candidates = [(task.pipeline_class, None)] + ([task.convert_from] if task.convert_from else [])
+    pipe, convert, first_error = None, None, None
+    for pipeline_class, converter in candidates:
+        try:
+            pipe, convert = pipeline_class.from_pretrained(source), converter
+            break
+        except (ValueError, OSError) as error:
+            first_error = first_error or error
+    if pipe is None:
+        raise ValueError(f"`--pretrained_model_name_or_path` {source!r}: {first_error}") from None
     colorizer = getattr(pipe, "colorizer", None)
     if not isinstance(colorizer, PaintsTorchGenerator):
         raise ValueError(
-            f"`--pretrained_model_name_or_path` {args.pretrained_model_name_or_path!r} is a {type(pipe).__name__} "
+            f"`--pretrained_model_name_or_path` {source!r} is a {type(pipe).__name__} "
             f"without a PaintsTorchGenerator colorizer; expected a saved {task.pipeline_class.__name__}."
         )
+    if convert is not None:
+        logger.info(f"Converting the colorizer of the {type(pipe).__name__} {source!r} with {convert.__name__}.")
+        colorizer = convert(colorizer)
     expected = task.colorizer_defaults.get("in_channels", 1)
     if colorizer.config.in_channels != expected:
         raise ValueError(
@@ -202,6 +211,9 @@ class GANTask:
         colorizer_defaults: `PaintsTorchGenerator` arguments of this model (e.g. `in_channels=5`).
         card_template: Model card template in `hub_cards/`.
         auxiliary_name: Name of the auxiliary network in logs and checkpoints (`lineart_generator`, `guide_decoder`).
+        convert_from: `(pipeline class, converter)`: another family's saved pipeline that `--pretrained_model_name_or_path`
+            also accepts, its colorizer passed through `converter` (PaintsTorch: StencilTorch's, with
+            `paintstorch_from_stenciltorch`).
     """
 
     name: str
@@ -209,6 +221,7 @@ class GANTask:
     colorizer_defaults: Dict[str, Any]
     card_template: str
     auxiliary_name: str
+    convert_from: Optional[Tuple[type, Callable[[PaintsTorchGenerator], PaintsTorchGenerator]]] = None
 
     def colorizer_input(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         if self.name == "stenciltorch":

@@ -15,6 +15,7 @@ from stablepaint.models import (
     StencilTorchGuideDecoder,
     VGG16Features,
     VGGWeightsNotFoundError,
+    paintstorch_from_stenciltorch,
 )
 
 TINY = {
@@ -112,6 +113,32 @@ def test_hints_and_features_change_the_output():
     base = model(sample, hints, features).sample
     assert not torch.allclose(base, model(sample, torch.zeros_like(hints), features).sample)
     assert not torch.allclose(base, model(sample, hints, features + 1).sample)
+
+
+def test_stenciltorch_colorizer_converts_to_a_paintstorch_one_painting_everything():
+    stencil = tiny_generator(in_channels=5, sample_size=32)
+    converted = paintstorch_from_stenciltorch(stencil)
+    assert converted.config.in_channels == 1 and converted.config.sample_size == 32
+    lineart, hints = inputs(size=64)
+    full_mask_input = torch.cat([lineart, lineart.expand(-1, 3, -1, -1), torch.ones_like(lineart)], dim=1)
+    # conv_in: exact away from the one-pixel zero-padded border, and different on it (the folded mask is not constant)
+    ours, theirs = converted.conv_in(lineart), stencil.conv_in(full_mask_input)
+    torch.testing.assert_close(ours[..., 1:-1, 1:-1], theirs[..., 1:-1, 1:-1], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(ours[..., 0, :], theirs[..., 0, :], atol=1e-3)
+    # every other weight is the StencilTorch one, and the two networks agree up to the border's small effect: 10x
+    # closer than the converted network's outputs for two different linearts
+    ours_state, theirs_state = converted.state_dict(), stencil.state_dict()
+    assert all(torch.equal(ours_state[k], theirs_state[k]) for k in theirs_state if not k.startswith("conv_in."))
+    other, _ = inputs(size=64, seed=1)
+    with torch.no_grad():
+        output = converted(lineart, hints).sample
+        difference = (output - stencil(full_mask_input, hints).sample).abs().mean()
+        spread = (output - converted(other, hints).sample).abs().mean()
+    assert difference < spread / 10
+    # the source is untouched and wrong inputs are named
+    assert stencil.config.in_channels == 5 and stencil.conv_in.weight.shape[1] == 5
+    with pytest.raises(ValueError, match="`colorizer`.*in_channels=5, got 1"):
+        paintstorch_from_stenciltorch(converted)
 
 
 def test_critic_scores_and_guide_decoder_shapes():

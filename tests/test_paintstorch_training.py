@@ -248,6 +248,28 @@ def test_pretrained_colorizer_is_loaded_and_wrong_families_are_named(tmp_path):
         load_pretrained_colorizer(parse(["--pretrained_model_name_or_path", str(tmp_path / "missing")]), stencil)
 
 
+def test_paintstorch_training_accepts_a_stenciltorch_pipeline_converted(tmp_path):
+    import importlib.util
+
+    import torch
+
+    from stablepaint.gan_training import load_pretrained_colorizer
+    from stablepaint.models import paintstorch_from_stenciltorch
+
+    spec = importlib.util.spec_from_file_location("train_paintstorch", SCRIPTS["paintstorch"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = _saved_tiny_pipeline(tmp_path / "stencil", in_channels=5)
+    args = add_gan_args(argparse.ArgumentParser()).parse_args(["--pretrained_model_name_or_path", str(folder)])
+    colorizer, _ = load_pretrained_colorizer(args, module.TASK)
+    assert colorizer.config.in_channels == 1 and colorizer.training
+    assert all(p.requires_grad and p.dtype == torch.float32 for p in colorizer.parameters())
+    from stablepaint import StencilTorchPipeline
+
+    expected = paintstorch_from_stenciltorch(StencilTorchPipeline.from_pretrained(folder).colorizer).state_dict()
+    assert all(torch.equal(colorizer.state_dict()[k], expected[k]) for k in expected)
+
+
 @pytest.mark.slow
 def test_fine_tuning_starts_from_the_pretrained_colorizer(run_accelerate, pairs_folder, vgg16_weights, tmp_path):
     import torch

@@ -11,7 +11,8 @@ loop lives in `stablepaint.gan_training`, shared with `train_stenciltorch.py`.
 import argparse
 
 from stablepaint.gan_training import GANTask, add_gan_args, train
-from stablepaint.pipelines import PaintsTorchPipeline
+from stablepaint.models import paintstorch_from_stenciltorch
+from stablepaint.pipelines import PaintsTorchPipeline, StencilTorchPipeline
 
 TASK = GANTask(
     name="paintstorch",
@@ -19,6 +20,9 @@ TASK = GANTask(
     colorizer_defaults={"in_channels": 1},
     card_template="paintstorch_card.md",
     auxiliary_name="lineart_generator",
+    # `--pretrained_model_name_or_path` also takes a StencilTorch pipeline: its colorizer, asked to paint everything,
+    # becomes a PaintsTorch G1 (a warm start; see `paintstorch_from_stenciltorch`).
+    convert_from=(StencilTorchPipeline, paintstorch_from_stenciltorch),
 )
 
 

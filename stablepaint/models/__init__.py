@@ -8,6 +8,7 @@ from .paintstorch import (
     PaintsTorchGeneratorOutput,
     PaintsTorchUpBlock,
     ResNeXtBottleneck,
+    paintstorch_from_stenciltorch,
 )
 from .perceptual import VGG16_LAYERS, VGG16Features, VGGWeightsNotFoundError
 from .stablepaint import StablePaintContextEncoder, widen_conv_in
@@ -33,6 +34,7 @@ __all__ = [
     "PaintsTorchGenerator",
     "PaintsTorchGeneratorOutput",
     "PaintsTorchUpBlock",
+    "paintstorch_from_stenciltorch",
     "ResNeXtBottleneck",
     "SemanticFeatureExtractor",
     "StablePaintContextEncoder",

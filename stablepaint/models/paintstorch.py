@@ -341,6 +341,36 @@ class PaintsTorchGenerator(ModelMixin, ConfigMixin):
         return PaintsTorchGeneratorOutput(sample=output, latent=latent, skips=skips)
 
 
+def paintstorch_from_stenciltorch(colorizer: PaintsTorchGenerator) -> PaintsTorchGenerator:
+    r"""A PaintsTorch G1 (`in_channels=1`) computing what a StencilTorch colorizer computes when asked to paint the
+    whole image: with a mask of ones and no previous image, StencilTorch's input is `(L, L, L, L, 1)` (lineart,
+    composite = lineart ×3, mask; see `StencilTorchPipeline.prepare_colorizer_input`). The kernels of the four
+    lineart-fed channels of `conv_in` are summed into one, and the mask channel's kernel sum is folded into the bias;
+    every other weight is copied. Exact except on the one-pixel border, where zero padding makes the constant mask
+    channel not constant. Used to warm-start PaintsTorch training from a StencilTorch pipeline
+    (`train_paintstorch.py --pretrained_model_name_or_path <stenciltorch pipeline>`).
+
+    Args:
+        colorizer (`PaintsTorchGenerator`): A StencilTorch colorizer (`in_channels=5`).
+
+    Returns:
+        `PaintsTorchGenerator`: A new generator with the same config but `in_channels=1`, on the same device and dtype.
+    """
+    if not isinstance(colorizer, PaintsTorchGenerator) or colorizer.config.in_channels != 5:
+        got = colorizer.config.in_channels if isinstance(colorizer, PaintsTorchGenerator) else type(colorizer).__name__
+        raise ValueError(f"`colorizer` must be a StencilTorch PaintsTorchGenerator with in_channels=5, got {got}.")
+    config = {key: value for key, value in colorizer.config.items() if not key.startswith("_")}
+    converted = PaintsTorchGenerator(**{**config, "in_channels": 1})
+    state = {name: tensor.detach().clone() for name, tensor in colorizer.state_dict().items()}
+    weight, bias = state["conv_in.weight"], state["conv_in.bias"]
+    state["conv_in.weight"] = weight[:, :4].sum(dim=1, keepdim=True)
+    state["conv_in.bias"] = bias + weight[:, 4].sum(dim=(-2, -1))
+    converted.load_state_dict(state)
+    parameter = next(colorizer.parameters())
+    converted = converted.to(parameter.device)
+    return converted if parameter.dtype == torch.float32 else converted.to(parameter.dtype)
+
+
 class PaintsTorchCritic(ModelMixin, ConfigMixin):
     r"""
     The critic C of PaintsTorch (thesis §IV.2.2.2): SRGAN-discriminator-like, made of the generator's ResNeXt blocks
