@@ -3,7 +3,8 @@
     python scripts/ship_model.py --run /work/artifacts/stenciltorch-small --family stenciltorch \
         --name stenciltorch-adventurer --colorizer_config '{"feature_channels": 0, ...}' \
         --command "$(cat train_command.sh)" --hardware "2-core CPU (1 thread)" \
-        [--checkpoint checkpoint-2000] [--evaluation results.md] [--out stablepaint/shipped/stenciltorch-adventurer]
+        [--checkpoint checkpoint-2000] [--evaluation results.md] [--out stablepaint/shipped/stenciltorch-adventurer] \
+        [--prior_steps 1800 --prior_hours 2.1]   # a run that fine-tuned an earlier one: the card gives the totals
 
 It takes the EMA generator weights of the run's latest (or given) checkpoint (the raw weights with `--no_ema`),
 stores them as fp16 safetensors, and renders the model card (`hub_cards/paintstorch_card.md`) with the exact training
@@ -55,6 +56,16 @@ def parse_args(argv=None):
         "--attribution",
         default="DiceBear Adventurer by Lisa Wischofsky (https://www.dicebear.com/styles/adventurer/), CC BY 4.0. "
         "Remixed: lineart, strokes and masks were derived from the illustrations.",
+    )
+    parser.add_argument(
+        "--prior_steps",
+        type=int,
+        default=0,
+        help="steps trained before this run (the run it fine-tunes, e.g. with --pretrained_model_name_or_path); "
+        "added to the steps in the card",
+    )
+    parser.add_argument(
+        "--prior_hours", type=float, default=0.0, help="wall time of those earlier runs, added to the card's"
     )
     parser.add_argument("--evaluation", default=None, help="results.md written by `stablepaint evaluate`")
     parser.add_argument("--description", default=None, help="one line for `stablepaint models`")
@@ -117,6 +128,8 @@ def main(argv=None) -> Path:
     checkpoints = list_checkpoints(run)
     if not checkpoints:
         raise FileNotFoundError(f"no checkpoint-N folder in {run}")
+    if args.prior_steps < 0 or args.prior_hours < 0:
+        raise ValueError("--prior_steps and --prior_hours must be >= 0.")
     checkpoint = run / args.checkpoint if args.checkpoint else Path(checkpoints[-1])
     step = int(checkpoint.name.split("-")[-1])
     config = {**defaults, "sample_size": args.resolution, **json.loads(args.colorizer_config)}
@@ -143,7 +156,7 @@ def main(argv=None) -> Path:
         description=args.description or f"{pipeline_class.__name__.replace('Pipeline', '')} trained on {args.source}",
         source=args.source,
         attribution=args.attribution,
-        global_step=step,
+        global_step=args.prior_steps + step,
         resolution=args.resolution,
         batch_size=args.batch_size,
         learning_rate=1e-4,
@@ -159,7 +172,7 @@ def main(argv=None) -> Path:
         use_ema=not args.no_ema,
         training_command=args.command,
         hardware=args.hardware,
-        wall_hours=f"{hours:.1f}",
+        wall_hours=f"{args.prior_hours + hours:.1f}",
         final_losses=", ".join(f"{tag} {value:.3f}" for tag, value in sorted(losses.items())),
         parameters=f"{sum(p.numel() for p in colorizer.parameters()) / 1e6:.2f}M",
         held_out=args.held_out,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from test_paintstorch_models import TINY, tiny_generator
@@ -64,6 +65,15 @@ def test_ship_model_writes_fp16_ema_weights_and_a_card_with_the_training_record(
         torch.testing.assert_close(weights[name].float(), value.half().float())
 
     card = (out / "README.md").read_text()
+    fine_tuned = ship.main(  # a run that fine-tuned an earlier one: the card counts the earlier steps and hours too
+        ["--run", str(run), "--family", "stenciltorch", "--name", "stenciltorch-tiny", "--no_ema"]
+        + ["--colorizer_config", json.dumps({"feature_channels": 0, **TINY}), "--command", "x", "--hardware", "x"]
+        + ["--prior_steps", "100", "--prior_hours", "2.0", "--out", str(tmp_path / "fine-tuned")]
+    )
+    fine_tuned_card = (fine_tuned / "README.md").read_text()
+    assert "120 steps" in fine_tuned_card and "20 steps" not in fine_tuned_card.replace("120 steps", "")
+    hours = float(card.split("wall time ")[1].split(" h")[0])
+    assert float(fine_tuned_card.split("wall time ")[1].split(" h")[0]) == pytest.approx(hours + 2.0, abs=0.051)
     for expected in (
         "license: cc-by-4.0",
         "accelerate launch train/train_stenciltorch.py --max_train_steps 20",
