@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .metrics import METRIC_DIRECTIONS, ColorizationMetrics
+from .metrics import METRIC_DIRECTIONS, ColorizationMetrics, hint_fidelity, region_color_error
 
 REGIMES = ("none", "hints", "full")
 #: How the table names each metric, and how many decimals it shows.
@@ -277,6 +277,7 @@ def evaluate(
     grid_samples: int = 4,
     load_pipeline: Optional[Callable] = None,
     progress: bool = True,
+    reference: Optional[str] = "flat-fill",
 ) -> Dict[str, Any]:
     """Evaluate pipelines and write `results.json`, `results.md` and `grid_<model>.png` to `out_dir`.
 
@@ -296,9 +297,12 @@ def evaluate(
         grid_samples (`int`, *optional*, defaults to 4): Rows of each model's image grid.
         load_pipeline (callable, *optional*): Replaces `stablepaint.zoo.load_pipeline` (tests).
         progress (`bool`, *optional*, defaults to `True`): Show a tqdm progress bar.
+        reference (`str`, *optional*, defaults to `"flat-fill"`): Compare every other model with this one sample by
+            sample on the two color errors (`paired_comparison`); ignored when it is not among `models`, `None` for
+            no comparison.
 
     Returns:
-        `dict`: what `results.json` holds.
+        `dict`: what `results.json` holds (with `per_sample` hint and region errors, and `paired`).
     """
     from tqdm.auto import tqdm
 
@@ -341,6 +345,7 @@ def evaluate(
     batches = [range(start, min(start + batch_size, len(samples))) for start in range(0, len(samples), batch_size)]
 
     results: Dict[str, Dict[str, Dict[str, Optional[float]]]] = {}
+    per_sample: Dict[str, Dict[str, Dict[str, List[Optional[float]]]]] = {}
     notes: Dict[str, List[str]] = {}
     bar = tqdm(total=len(models) * len(regimes) * len(batches), desc="evaluate", disable=not progress)
     for model in models:
@@ -350,10 +355,11 @@ def evaluate(
             raise ValueError(f"could not load model {model!r}: {error}") from error
         if hasattr(pipe, "set_progress_bar_config"):
             pipe.set_progress_bar_config(disable=True)
-        results[model], dropped_all = {}, set()
+        results[model], dropped_all, per_sample[model] = {}, set(), {}
         grid_outputs: List[torch.Tensor] = []
         for regime in regimes:
             metrics.reset()
+            values = per_sample[model][regime] = {name: [] for name in PAIRED_METRICS}
             for batch in batches:
                 batch_samples = [samples[index] for index in batch]
                 outputs, dropped = run_pipeline(pipe, batch_samples, regime, steps, device)
@@ -363,6 +369,12 @@ def evaluate(
                 if "hints" in dropped:
                     hints = None  # the model was not given the hints: do not score it against them
                 metrics.update(outputs, targets[index], linearts[index], hints)
+                values["region_color_error"] += _float_list(
+                    region_color_error(outputs, targets[index], linearts[index])
+                )
+                values["hint_fidelity"] += (
+                    [None] * len(batch) if hints is None else _float_list(hint_fidelity(outputs, hints))
+                )
                 if regime == grid_regime and sum(len(o) for o in grid_outputs) < grid_samples:
                     grid_outputs.append(outputs)
                 bar.update(1)
@@ -391,11 +403,66 @@ def evaluate(
         "metrics": {name: ("higher" if METRIC_DIRECTIONS[name] else "lower") + " is better" for name in metric_names},
         "results": results,
         "notes": notes,
+        "per_sample": per_sample,
+        "paired": paired_comparison(per_sample, reference) if reference in results else None,
     }
     with open(out_dir / "results.json", "w", encoding="utf-8") as file:
         json.dump(report, file, indent=2, ensure_ascii=False)
     (out_dir / "results.md").write_text(format_table(report), encoding="utf-8")
     return report
+
+
+#: The per-sample errors kept in `results.json` and compared between models (↓ better).
+PAIRED_METRICS = ("hint_fidelity", "region_color_error")
+
+
+def _float_list(values: torch.Tensor) -> List[Optional[float]]:
+    return [value if math.isfinite(value) else None for value in values.detach().double().cpu().tolist()]
+
+
+def paired_comparison(
+    per_sample: Dict[str, Dict[str, Dict[str, List[Optional[float]]]]], reference: str
+) -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """Compare each model with `reference` sample by sample (the same samples, hints and seeds): for every regime and
+    metric of `PAIRED_METRICS`, the number of samples where both are defined (`n`), the mean of model − reference
+    (`mean_difference`, negative = lower error than the reference), on how many samples the model's error is lower
+    (`lower_on`), and the two-sided paired t-test p-value (`p_value`; `None` below 2 samples or when every
+    difference is the same). With 20 samples a difference of a few tenths of ΔE00 is usually not significant.
+
+    Returns:
+        `dict`: `{model: {regime: {metric: {...}}}}` for every model but the reference.
+    """
+    from scipy import stats
+
+    if reference not in per_sample:
+        raise ValueError(f"`reference` {reference!r} is not among the evaluated models {list(per_sample)}.")
+    comparison: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for model, by_regime in per_sample.items():
+        if model == reference:
+            continue
+        comparison[model] = {}
+        for regime, by_metric in by_regime.items():
+            comparison[model][regime] = {}
+            for name, values in by_metric.items():
+                pairs = [
+                    (a, b)
+                    for a, b in zip(values, per_sample[reference][regime][name])
+                    if a is not None and b is not None
+                ]
+                if not pairs:
+                    continue
+                ours, theirs = np.array(pairs).T
+                differences = ours - theirs
+                p_value = None
+                if len(pairs) >= 2 and np.ptp(differences) > 0:
+                    p_value = float(stats.ttest_rel(ours, theirs).pvalue)
+                comparison[model][regime][name] = {
+                    "n": len(pairs),
+                    "mean_difference": float(differences.mean()),
+                    "lower_on": int((differences < 0).sum()),
+                    "p_value": p_value,
+                }
+    return comparison
 
 
 def grid_file_name(model: str) -> str:
@@ -445,6 +512,24 @@ def format_table(report: Dict[str, Any]) -> str:
     for model, model_notes in report.get("notes", {}).items():
         for note in model_notes:
             text.append(f"Note — `{model}`: {note}.")
+    paired = report.get("paired")
+    if paired:
+        reference = next(model for model in results if model not in paired)
+        text += [
+            "",
+            f"Paired with `{reference}`, sample by sample (model − reference; negative = lower error):",
+            "",
+            "| model | regime | metric | mean difference | lower on | paired t-test p |",
+            "|---|---|---|---:|---:|---:|",
+        ]
+        for model, by_regime in paired.items():
+            for regime, by_metric in by_regime.items():
+                for name, row in by_metric.items():
+                    p_value = "—" if row["p_value"] is None else f"{row['p_value']:.3f}"
+                    text.append(
+                        f"| `{model}` | {regime} | {METRIC_LABELS[name][0]} | {row['mean_difference']:+.2f} | "
+                        f"{row['lower_on']}/{row['n']} | {p_value} |"
+                    )
     return "\n".join(text) + "\n"
 
 
@@ -483,11 +568,19 @@ def add_evaluate_parser(commands) -> None:
     parser.add_argument(
         "--vgg-weights", default=None, metavar="FILE", help="VGG16 safetensors (default: $STABLEPAINT_VGG16_WEIGHTS)"
     )
+    parser.add_argument(
+        "--reference",
+        default="flat-fill",
+        metavar="MODEL",
+        help="compare the other models with this one, sample by sample (default: flat-fill, when evaluated)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.set_defaults(func=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    if args.reference != "flat-fill" and args.reference not in args.model:
+        raise ValueError(f"--reference {args.reference!r} is not one of the --model values {args.model}.")
     report = evaluate(
         models=args.model,
         data=args.data,
@@ -503,6 +596,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         exclude_ids=args.exclude_ids,
         inception_weights=args.inception_weights,
         vgg_weights=args.vgg_weights,
+        reference=args.reference,
     )
     print(format_table(report), end="")
     print(f"wrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'results.md'} and the grids")

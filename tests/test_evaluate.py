@@ -2,6 +2,7 @@
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,14 @@ from PIL import Image
 import stablepaint
 from stablepaint import FlatFillPipeline, PaintsTorchPipeline, StencilTorchPipeline
 from stablepaint.cli import main
-from stablepaint.evaluation import REGIMES, evaluate, grid_file_name, load_samples, pipeline_arguments
+from stablepaint.evaluation import (
+    REGIMES,
+    evaluate,
+    grid_file_name,
+    load_samples,
+    paired_comparison,
+    pipeline_arguments,
+)
 from stablepaint.metrics import METRIC_DIRECTIONS
 from stablepaint.synthesis import xdog
 
@@ -250,23 +258,63 @@ def test_evaluate_two_tiny_models_and_flat_fill_fills_every_regime_and_metric(
             assert again["results"]["flat-fill"][regime][name] == expected, name
 
 
+def evaluate_sparse_hints(models, data, out_dir, num_samples, vgg_weights, load_pipeline):
+    """`evaluate` in the `hints` regime at 32², with the stand-in features and the given pipeline loader."""
+    return evaluate(
+        models,
+        data,
+        out_dir,
+        regimes=["hints"],
+        num_samples=num_samples,
+        resolution=32,
+        feature_extractor=tiny_features,
+        vgg_weights=vgg_weights,
+        load_pipeline=load_pipeline,
+        progress=False,
+    )
+
+
+def test_paired_comparison_with_the_reference_per_sample(eval_pairs, vgg16_weights, tmp_path):
+    """An oracle that returns the ground truth has zero region error: lower than flat-fill on every sample whose
+    flat fill is not already exact, and the mean difference is minus flat-fill's mean error."""
+    targets = [sample.image for sample in load_samples(eval_pairs, 4, 32, regimes=["hints"])]
+
+    class Oracle:  # the ground truth of the samples, in the order evaluate asks for them (one regime)
+        def __call__(self, lineart, hints=None, output_type="pil", return_dict=True):
+            images = [targets.pop(0) for _ in lineart]
+            tensor = torch.stack(
+                [torch.from_numpy(np.asarray(image, np.float32) / 255).permute(2, 0, 1) for image in images]
+            )
+            return SimpleNamespace(images=tensor) if return_dict else (tensor,)
+
+    def load(name, device=None):
+        return Oracle() if name == "oracle" else FlatFillPipeline()
+
+    report = evaluate_sparse_hints(["oracle", "flat-fill"], eval_pairs, tmp_path / "out", 4, vgg16_weights, load)
+    region = report["per_sample"]["flat-fill"]["hints"]["region_color_error"]
+    assert len(region) == 4 and all(value >= 0 for value in region)
+    assert report["per_sample"]["oracle"]["hints"]["region_color_error"] == pytest.approx([0.0] * 4, abs=1e-6)
+    assert np.mean(region) == pytest.approx(report["results"]["flat-fill"]["hints"]["region_color_error"], rel=1e-5)
+    row = report["paired"]["oracle"]["hints"]["region_color_error"]
+    assert row["n"] == 4 and row["mean_difference"] == pytest.approx(-np.mean(region), abs=1e-6)
+    assert row["lower_on"] == sum(value > 1e-6 for value in region)
+    assert row["p_value"] is None or 0 <= row["p_value"] <= 1
+    assert list(report["paired"]) == ["oracle"]  # the reference is not compared with itself
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert "Paired with `flat-fill`" in table and "| `oracle` | hints | region ΔE00 |" in table
+
+    with pytest.raises(ValueError, match="`reference` 'missing'"):
+        paired_comparison(report["per_sample"], "missing")
+
+
 def test_evaluate_notes_a_pipeline_that_takes_no_hints(eval_pairs, vgg16_weights, tmp_path):
     class NoHints:
         def __call__(self, lineart, output_type="pil", return_dict=True):
             return FlatFillPipeline()(lineart, output_type=output_type, return_dict=return_dict)
 
     assert pipeline_arguments(NoHints()) == {"lineart", "output_type", "return_dict"}
-    report = evaluate(
-        ["no-hints"],
-        eval_pairs,
-        tmp_path / "out",
-        regimes=["hints"],
-        num_samples=2,
-        resolution=32,
-        feature_extractor=tiny_features,
-        vgg_weights=vgg16_weights,
-        load_pipeline=lambda name, device=None: NoHints(),
-        progress=False,
+    report = evaluate_sparse_hints(
+        ["no-hints"], eval_pairs, tmp_path / "out", 2, vgg16_weights, lambda name, device=None: NoHints()
     )
     assert report["results"]["no-hints"]["hints"]["hint_fidelity"] is None  # not scored against hints it never got
     assert "no `hints`" in report["notes"]["no-hints"][0]
