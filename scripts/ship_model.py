@@ -92,9 +92,10 @@ def build_colorizer(config: dict, checkpoint: Path, ema: bool) -> PaintsTorchGen
     return colorizer.eval()
 
 
-def training_log(run: Path) -> Tuple[Dict[str, float], float, int]:
+def training_log(run: Path, until_step: Optional[int] = None) -> Tuple[Dict[str, float], float, int]:
     """(final losses averaged over the last 50 logged steps, wall time in hours summed over the resumed segments,
-    last logged step) from the run's tensorboard event files."""
+    last logged step) from the run's tensorboard event files, counting only the steps up to `until_step` (the shipped
+    checkpoint's) when given: a run that went on after it does not change its card."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     series: Dict[str, Dict[int, float]] = {}
@@ -105,11 +106,13 @@ def training_log(run: Path) -> Tuple[Dict[str, float], float, int]:
         tags = events.Tags()["scalars"]
         if not tags:
             continue
-        times = [event.wall_time for event in events.Scalars(tags[0])]
-        wall += max(times) - min(times)
+        kept = [event for event in events.Scalars(tags[0]) if until_step is None or event.step <= until_step]
+        if kept:
+            wall += max(event.wall_time for event in kept) - min(event.wall_time for event in kept)
         for tag in tags:
             for event in events.Scalars(tag):
-                series.setdefault(tag, {})[event.step] = event.value
+                if until_step is None or event.step <= until_step:
+                    series.setdefault(tag, {})[event.step] = event.value
     if not series:
         raise FileNotFoundError(f"no tensorboard scalars under {run / 'logs'}")
     last = max(max(steps) for steps in series.values())
@@ -134,7 +137,7 @@ def main(argv=None) -> Path:
     step = int(checkpoint.name.split("-")[-1])
     config = {**defaults, "sample_size": args.resolution, **json.loads(args.colorizer_config)}
     colorizer = build_colorizer(config, checkpoint, ema=not args.no_ema)
-    losses, hours, _ = training_log(run)
+    losses, hours, _ = training_log(run, until_step=step)
 
     out = Path(args.out or Path(__file__).resolve().parents[1] / "stablepaint" / "shipped" / args.name)
     out.parent.mkdir(parents=True, exist_ok=True)

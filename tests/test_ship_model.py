@@ -65,13 +65,16 @@ def test_ship_model_writes_fp16_ema_weights_and_a_card_with_the_training_record(
         torch.testing.assert_close(weights[name].float(), value.half().float())
 
     card = (out / "README.md").read_text()
-    fine_tuned = ship.main(  # a run that fine-tuned an earlier one: the card counts the earlier steps and hours too
+    # A run that fine-tuned an earlier one, shipped at an earlier checkpoint than its last logged step: the card counts
+    # the earlier run's steps and hours, and only the logs up to the shipped checkpoint (losses of steps 1-10: 2.0).
+    fine_tuned = ship.main(
         ["--run", str(run), "--family", "stenciltorch", "--name", "stenciltorch-tiny", "--no_ema"]
         + ["--colorizer_config", json.dumps({"feature_channels": 0, **TINY}), "--command", "x", "--hardware", "x"]
-        + ["--prior_steps", "100", "--prior_hours", "2.0", "--out", str(tmp_path / "fine-tuned")]
+        + ["--prior_steps", "100", "--prior_hours", "2.0", "--checkpoint", "checkpoint-10"]
+        + ["--out", str(tmp_path / "fine-tuned")]
     )
     fine_tuned_card = (fine_tuned / "README.md").read_text()
-    assert "120 steps" in fine_tuned_card and "20 steps" not in fine_tuned_card.replace("120 steps", "")
+    assert "110 steps" in fine_tuned_card and "loss_content 2.000" in fine_tuned_card
     hours = float(card.split("wall time ")[1].split(" h")[0])
     assert float(fine_tuned_card.split("wall time ")[1].split(" h")[0]) == pytest.approx(hours + 2.0, abs=0.051)
     for expected in (
