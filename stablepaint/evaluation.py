@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .metrics import METRIC_DIRECTIONS, ColorizationMetrics, hint_fidelity, region_color_error
+from .metrics import METRIC_DIRECTIONS, ColorizationMetrics
 
 REGIMES = ("none", "hints", "full")
 #: How the table names each metric, and how many decimals it shows.
@@ -368,13 +368,9 @@ def evaluate(
                 hints = None if hint_tensors[regime] is None else hint_tensors[regime][index]
                 if "hints" in dropped:
                     hints = None  # the model was not given the hints: do not score it against them
-                metrics.update(outputs, targets[index], linearts[index], hints)
-                values["region_color_error"] += _float_list(
-                    region_color_error(outputs, targets[index], linearts[index])
-                )
-                values["hint_fidelity"] += (
-                    [None] * len(batch) if hints is None else _float_list(hint_fidelity(outputs, hints))
-                )
+                per_image = metrics.update(outputs, targets[index], linearts[index], hints)
+                for name, kept in values.items():
+                    kept += _float_list(per_image[name]) if name in per_image else [None] * len(batch)
                 if regime == grid_regime and sum(len(o) for o in grid_outputs) < grid_samples:
                     grid_outputs.append(outputs)
                 bar.update(1)

@@ -744,9 +744,14 @@ class ColorizationMetrics:
         targets: torch.Tensor,
         lineart: torch.Tensor,
         hints: Optional[torch.Tensor] = None,
-    ) -> None:
+    ) -> Dict[str, torch.Tensor]:
         """Add a batch: `outputs`, `targets` `(B, 3, H, W)` RGB in [0, 1]; `lineart` `(B, 1, H, W)` in [0, 1];
-        `hints` `(B, 4, H, W)` RGBA in [0, 1] at the output's resolution, or `None` (no hints given)."""
+        `hints` `(B, 4, H, W)` RGBA in [0, 1] at the output's resolution, or `None` (no hints given).
+
+        Returns:
+            `Dict[str, torch.Tensor]`: the batch's per-image color metrics, `(B,)` each (NaN where undefined):
+            `line_preservation`, `region_color_error`, `color_bleeding`, and `hint_fidelity` when `hints` are given.
+        """
         _check_images(outputs, "outputs")
         _check_images(targets, "targets")
         _check_same_size(outputs, targets, "targets", "outputs")
@@ -760,11 +765,16 @@ class ColorizationMetrics:
         self.vgg.update(outputs, targets)
         if self.lpips is not None:
             self.lpips.update(outputs, targets)
+        per_image = {
+            "line_preservation": line_preservation(outputs, lineart, self.ink_threshold),
+            "region_color_error": region_color_error(outputs, targets, lineart, self.ink_threshold),
+            "color_bleeding": color_bleeding(outputs, lineart, self.ink_threshold),
+        }
         if hints is not None:
-            self._means["hint_fidelity"].update(hint_fidelity(outputs, hints.float()))
-        self._means["line_preservation"].update(line_preservation(outputs, lineart, self.ink_threshold))
-        self._means["region_color_error"].update(region_color_error(outputs, targets, lineart, self.ink_threshold))
-        self._means["color_bleeding"].update(color_bleeding(outputs, lineart, self.ink_threshold))
+            per_image["hint_fidelity"] = hint_fidelity(outputs, hints.float())
+        for name, values in per_image.items():
+            self._means[name].update(values)
+        return per_image
 
     def compute(self) -> Dict[str, float]:
         results = {}

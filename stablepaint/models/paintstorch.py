@@ -359,9 +359,8 @@ def paintstorch_from_stenciltorch(colorizer: PaintsTorchGenerator) -> PaintsTorc
     if not isinstance(colorizer, PaintsTorchGenerator) or colorizer.config.in_channels != 5:
         got = colorizer.config.in_channels if isinstance(colorizer, PaintsTorchGenerator) else type(colorizer).__name__
         raise ValueError(f"`colorizer` must be a StencilTorch PaintsTorchGenerator with in_channels=5, got {got}.")
-    config = {key: value for key, value in colorizer.config.items() if not key.startswith("_")}
-    converted = PaintsTorchGenerator(**{**config, "in_channels": 1})
-    state = {name: tensor.detach().clone() for name, tensor in colorizer.state_dict().items()}
+    converted = PaintsTorchGenerator.from_config(colorizer.config, in_channels=1)
+    state = colorizer.state_dict()  # load_state_dict copies: the source's tensors are not shared
     weight, bias = state["conv_in.weight"], state["conv_in.bias"]
     state["conv_in.weight"] = weight[:, :4].sum(dim=1, keepdim=True)
     state["conv_in.bias"] = bias + weight[:, 4].sum(dim=(-2, -1))
