@@ -70,11 +70,14 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
         # The generator's encoder halves the resolution 4 times; hints live at 1/4 (thesis §IV.2.2.1).
         self.image_processor = ColorizationImageProcessor(multiple_of=16, hint_scale=4)
 
-    def check_inputs(self, lineart, keep_lines: bool, line_threshold: int, output_type: str) -> None:
+    def check_inputs(
+        self, lineart, keep_lines: bool, line_threshold: int, output_type: str, flatten_regions: bool = False
+    ) -> None:
         if lineart is None:
             raise ValueError("`lineart` is required: an image, a path, an array, a tensor or a list of them.")
-        if not isinstance(keep_lines, bool):
-            raise TypeError(f"`keep_lines` must be a bool, got {type(keep_lines).__name__}.")
+        for name, value in (("keep_lines", keep_lines), ("flatten_regions", flatten_regions)):
+            if not isinstance(value, bool):
+                raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}.")
         if not 0 <= line_threshold <= 256:
             raise ValueError(f"`line_threshold` must lie in [0, 256], got {line_threshold!r}.")
         if output_type not in ("pil", "np", "pt"):
@@ -96,6 +99,7 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
         width: Optional[int] = None,
         keep_lines: bool = False,
         line_threshold: int = 128,
+        flatten_regions: bool = False,
         generator: Optional[Union[torch.Generator, List[torch.Generator]]] = None,
         output_type: str = "pil",
         return_dict: bool = True,
@@ -120,7 +124,11 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
             keep_lines (`bool`, *optional*, defaults to `False`):
                 Copy the lineart's lines (pixels darker than `line_threshold`) into the output exactly.
             line_threshold (`int`, *optional*, defaults to 128):
-                Gray level under which a lineart pixel is a line, for `keep_lines`.
+                Gray level under which a lineart pixel is a line, for `keep_lines` and `flatten_regions`.
+            flatten_regions (`bool`, *optional*, defaults to `False`):
+                Give every region bounded by the lines its median output color
+                (`ColorizationImageProcessor.flatten_regions`): flat (cel) coloring without the blur an up-sampled
+                output carries along the lines. Loses shading inside a region.
             generator (`torch.Generator`, *optional*):
                 Accepted for the common stablepaint signature; the GAN generator is deterministic.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
@@ -132,7 +140,7 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
             [`~stablepaint.ColorizationPipelineOutput`] or `tuple`: the colored images at the lineart's size.
         """
         # 1. Check inputs
-        self.check_inputs(lineart, keep_lines, line_threshold, output_type)
+        self.check_inputs(lineart, keep_lines, line_threshold, output_type, flatten_regions)
 
         # 2. Preprocess
         device, dtype = self._execution_device, self.colorizer.dtype
@@ -156,6 +164,10 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
         images = self.image_processor.postprocess(
             output, output_type=output_type, original_sizes=inputs.original_sizes, image=image, mask=mask
         )
+        if flatten_regions:
+            images = self.image_processor.flatten_regions(
+                images, lineart, hints=hints, threshold=line_threshold, mask=mask
+            )
         if keep_lines:
             images = self.image_processor.keep_lines(images, lineart, threshold=line_threshold, mask=mask)
 

@@ -238,6 +238,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         generator: Optional[Union[torch.Generator, List[torch.Generator]]] = None,
         latents: Optional[torch.Tensor] = None,
         keep_lines: bool = False,
+        flatten_regions: bool = False,
         output_type: str = "pil",
         return_dict: bool = True,
         cross_attention_kwargs: Optional[Dict[str, Any]] = None,
@@ -280,6 +281,9 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
                 from `generator` (scaled by the scheduler's `init_noise_sigma`, or added to the start latent).
             keep_lines (`bool`, *optional*, defaults to `False`):
                 Copy the lineart's lines into the output exactly (`ColorizationImageProcessor.keep_lines`).
+            flatten_regions (`bool`, *optional*, defaults to `False`):
+                Give every region bounded by the lines its median output color
+                (`ColorizationImageProcessor.flatten_regions`): flat (cel) coloring. Loses shading inside a region.
             output_type (`str`, *optional*, defaults to `"pil"`):
                 `"pil"`, `"np"`, `"pt"` or `"latent"`.
             return_dict (`bool`, *optional*, defaults to `True`):
@@ -307,6 +311,9 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             output_type,
             callback_on_step_end_tensor_inputs,
         )
+        for name, value in (("keep_lines", keep_lines), ("flatten_regions", flatten_regions)):
+            if not isinstance(value, bool):
+                raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}.")
         self._guidance_scale = guidance_scale
         device = self._execution_device
         dtype = self.unet.dtype
@@ -396,6 +403,13 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
                 image=None if image is None else _repeat_items(image, repeat),
                 mask=None if mask is None else _repeat_items(mask, repeat),
             )
+            if flatten_regions:
+                images = self.image_processor.flatten_regions(
+                    images,
+                    _repeat_items(lineart, repeat),
+                    hints=None if hints is None else _repeat_items(hints, repeat),
+                    mask=None if mask is None else _repeat_items(mask, repeat),
+                )
             if keep_lines:
                 images = self.image_processor.keep_lines(
                     images,

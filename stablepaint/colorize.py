@@ -50,6 +50,11 @@ def add_colorize_parsers(commands) -> None:
     colorize.add_argument("--num-images", type=int, default=1, metavar="K", help="variations to write (default: 1)")
     colorize.add_argument("--keep-lines", action="store_true", help="copy the lineart's lines into the output exactly")
     colorize.add_argument(
+        "--flatten-regions",
+        action="store_true",
+        help="one color per region bounded by the lines (flat/cel coloring; the model's color under your strokes)",
+    )
+    colorize.add_argument(
         "--extract-lineart", action="store_true", help="LINEART is a drawing: extract its lineart first (xDoG)"
     )
     colorize.add_argument("--device", default="auto", choices=DEVICES, help="default: cuda, else mps, else cpu")
@@ -129,13 +134,15 @@ def _pipeline_kwargs(pipe, args, lineart, hints, mask, image) -> dict:
     if hasattr(pipe, "generate") and "lineart" not in accepted:  # ArtWorkflowPipeline: generate(sketch, ...)
         inputs = (("--hints", hints), ("--mask", mask), ("--image", image))
         given = [flag for flag, value in inputs if value is not None]
-        given += ["--keep-lines"] * args.keep_lines + ["--steps"] * (args.steps is not None)
+        given += ["--keep-lines"] * args.keep_lines + ["--flatten-regions"] * args.flatten_regions
+        given += ["--steps"] * (args.steps is not None)
         if given:
             raise CLIError(f"{family} colors from the lineart alone; it takes no {', '.join(given)}.")
         return {"sketch": lineart}
     wanted = {"lineart": ("LINEART", lineart), "hints": ("--hints", hints), "mask": ("--mask", mask)}
     wanted["image"] = ("--image", image)
     wanted["keep_lines"] = ("--keep-lines", True if args.keep_lines else None)
+    wanted["flatten_regions"] = ("--flatten-regions", True if args.flatten_regions else None)
     wanted["num_inference_steps"] = ("--steps", args.steps)
     kwargs = {}
     for key, (flag, value) in wanted.items():

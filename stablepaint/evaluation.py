@@ -212,9 +212,12 @@ def pipeline_arguments(pipe) -> Optional[set]:
     return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def run_pipeline(pipe, samples: Sequence[EvaluationSample], regime: str, steps: int, device=None):
+def run_pipeline(
+    pipe, samples: Sequence[EvaluationSample], regime: str, steps: int, device=None, flatten_regions: bool = False
+):
     """Color a batch of samples in a regime; returns the `(B, 3, H, W)` outputs in [0, 1] and the arguments the
-    pipeline did not take."""
+    pipeline did not take. `flatten_regions=True` is passed to the pipelines that take it (not noted otherwise: a
+    pipeline without it, like the flat-fill baseline, colors flat regions already or has no such option)."""
     accepted = pipeline_arguments(pipe)
     generator_device = "cpu"  # CPU generators: the same draws on every device
     kwargs: Dict[str, Any] = {
@@ -224,6 +227,8 @@ def run_pipeline(pipe, samples: Sequence[EvaluationSample], regime: str, steps: 
         "output_type": "pt",
         "return_dict": True,
     }
+    if flatten_regions:
+        kwargs["flatten_regions"] = True
     dropped = [] if accepted is None else [name for name in _NOTED_ARGUMENTS if name not in accepted]
     if regime == "none":  # no hints to give: not a dropped argument
         dropped = [name for name in dropped if name != "hints"]
@@ -278,6 +283,7 @@ def evaluate(
     load_pipeline: Optional[Callable] = None,
     progress: bool = True,
     reference: Optional[str] = "flat-fill",
+    flatten_regions: bool = False,
 ) -> Dict[str, Any]:
     """Evaluate pipelines and write `results.json`, `results.md` and `grid_<model>.png` to `out_dir`.
 
@@ -300,6 +306,8 @@ def evaluate(
         reference (`str`, *optional*, defaults to `"flat-fill"`): Compare every other model with this one sample by
             sample on the two color errors (`paired_comparison`); ignored when it is not among `models`, `None` for
             no comparison.
+        flatten_regions (`bool`, *optional*, defaults to `False`): Call the pipelines that take it with
+            `flatten_regions=True` (each line-bounded region gets its median output color).
 
     Returns:
         `dict`: what `results.json` holds (with `per_sample` hint and region errors, and `paired`).
@@ -362,7 +370,7 @@ def evaluate(
             values = per_sample[model][regime] = {name: [] for name in PAIRED_METRICS}
             for batch in batches:
                 batch_samples = [samples[index] for index in batch]
-                outputs, dropped = run_pipeline(pipe, batch_samples, regime, steps, device)
+                outputs, dropped = run_pipeline(pipe, batch_samples, regime, steps, device, flatten_regions)
                 dropped_all.update(dropped)
                 index = torch.tensor(list(batch))
                 hints = None if hint_tensors[regime] is None else hint_tensors[regime][index]
@@ -391,6 +399,7 @@ def evaluate(
             "seed": seed,
             "steps": steps,
             "batch_size": batch_size,
+            "flatten_regions": bool(flatten_regions),
             "device": str(device or "cpu"),
             "feature_extractor": getattr(extractor, "source", type(extractor).__name__),
             "lpips": metrics.lpips is not None,
@@ -497,7 +506,10 @@ def format_table(report: Dict[str, Any]) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in config["versions"].items())
     text = [
         f"Evaluation of {len(results)} model(s) on {config['num_samples']} samples of `{config['data']}` at "
-        f"{config['resolution']}², seed {config['seed']} ({versions}).",
+        f"{config['resolution']}², seed {config['seed']} ({versions})"
+        + (
+            ", every model that takes it called with `flatten_regions=True`." if config.get("flatten_regions") else "."
+        ),
         "",
         *lines,
         "",
@@ -570,6 +582,11 @@ def add_evaluate_parser(commands) -> None:
         metavar="MODEL",
         help="compare the other models with this one, sample by sample (default: flat-fill, when evaluated)",
     )
+    parser.add_argument(
+        "--flatten-regions",
+        action="store_true",
+        help="call the models that take it with flatten_regions=True (median color per line-bounded region)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.set_defaults(func=run_evaluate)
 
@@ -593,6 +610,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         inception_weights=args.inception_weights,
         vgg_weights=args.vgg_weights,
         reference=args.reference,
+        flatten_regions=args.flatten_regions,
     )
     print(format_table(report), end="")
     print(f"wrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'results.md'} and the grids")

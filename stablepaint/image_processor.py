@@ -441,20 +441,87 @@ class ColorizationImageProcessor(ConfigMixin):
         """
         if not 0 <= threshold <= 256:
             raise ValueError(f"`threshold` must lie in [0, 256], got {threshold!r}.")
-        if isinstance(images, list) and all(isinstance(item, PIL.Image.Image) for item in images) and images:
-            arrays = [np.array(item.convert("RGB")) for item in images]
-            scale = None
-        elif isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[-1] == 3:
-            arrays = [np.array(item, dtype=np.float32) for item in images]
-            scale = np.float32(255)
-        elif isinstance(images, torch.Tensor) and images.ndim == 4 and images.shape[1] == 3:
-            arrays = [item.permute(1, 2, 0).detach().cpu().float().numpy().copy() for item in images]
-            scale = np.float32(255)
-        else:
-            raise TypeError(
-                "`images` must be the output of `postprocess`: a list of PIL images, a (B, H, W, 3) array or a "
-                f"(B, 3, H, W) tensor; got {type(images).__name__}."
-            )
+        arrays, scale = _output_arrays(images)
+        for array, gray, inside in self._lines_and_masks(arrays, lineart, mask):
+            lines = (gray < threshold) & inside
+            value = gray[lines][:, None]
+            array[lines] = value if scale is None else value / scale
+        return _rebuild_output(images, arrays, scale)
+
+    def flatten_regions(
+        self,
+        images: Union[List[PIL.Image.Image], np.ndarray, torch.Tensor],
+        lineart: ImageInput,
+        hints: Optional[ImageInput] = None,
+        threshold: int = 128,
+        mask: Optional[ImageInput] = None,
+    ) -> Union[List[PIL.Image.Image], np.ndarray, torch.Tensor]:
+        """
+        Region refinement for flat-colored styles: every region bounded by the lineart's lines (a 4-connected
+        component of the pixels at least as light as `threshold`, at the output's size) takes one color, read from
+        the output itself:
+
+        - a region the user painted in (stroke pixels of `hints` inside it) takes the per-channel median of the
+          output over those stroke pixels: the color the model gave the user's strokes there, spread to the region;
+        - any other region takes the per-channel median of the output over the whole region.
+
+        The median ignores what covers less than half of its pixels (the blurred lines an up-sampled output carries
+        along the lineart, stripes) and the stroke colors themselves are never copied in: with a model that ignores
+        a stroke the region keeps the model's color. The line pixels are left as they are (`keep_lines` sets them);
+        shading inside a region is lost, so use it for flat (cel) coloring, not for painted styles. Apply it to the
+        output of `postprocess`, after the composite and before `keep_lines`.
+
+        Args:
+            images (`List[PIL.Image.Image]`, `np.ndarray` or `torch.Tensor`):
+                The output of [`~ColorizationImageProcessor.postprocess`] at the caller's size, of any `output_type`.
+            lineart (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, `str`, `os.PathLike` or a list of those):
+                The caller's lineart, at the output's size.
+            hints (same types as `lineart`, *optional*):
+                The caller's hints (RGBA, or RGB strokes on white), at any size of the lineart's aspect ratio; only
+                where the strokes are matters.
+            threshold (`int`, *optional*, defaults to `128`):
+                Lineart pixels darker than this (in [0, 255]) are the lines that bound the regions.
+            mask (same types as `lineart`, *optional*):
+                The caller's mask: only pixels where it is >= 128 change, and the medians are taken over those pixels
+                (outside, the output already is `image`). Defaults to everywhere.
+
+        Returns:
+            The images, of the same type as `images` (a new list, array or tensor; the input is not modified).
+        """
+        from scipy import ndimage
+
+        if not 0 <= threshold <= 256:
+            raise ValueError(f"`threshold` must lie in [0, 256], got {threshold!r}.")
+        arrays, scale = _output_arrays(images)
+        strokes = None
+        if hints is not None:
+            strokes = [self._to_hint_rgba(item) for item in _load_batch_like(hints, "hints", len(arrays))]
+        for index, (array, gray, inside) in enumerate(self._lines_and_masks(arrays, lineart, mask)):
+            labels, num_regions = ndimage.label((gray >= threshold) & inside)
+            if num_regions == 0:
+                continue
+            regions = np.arange(1, num_regions + 1)
+            stroke_labels, painted = None, np.zeros(num_regions, dtype=bool)
+            if strokes is not None:
+                self._check_aspect_ratio(strokes[index], gray.shape, "hints", "`lineart`")
+                stroke = _resize_hints(_to_tensor(strokes[index]), gray.shape)[3].numpy() > 0
+                stroke_labels = np.where(stroke, labels, 0)
+                painted = np.bincount(stroke_labels.ravel(), minlength=num_regions + 1)[1:] > 0
+            # (regions + 1, 3): row 0 (lines, outside the mask) is never read
+            colors = np.zeros((num_regions + 1, 3), dtype=np.float64)
+            for channel in range(3):  # a loop over channels, not pixels
+                colors[1:, channel] = ndimage.median(array[..., channel], labels, regions)
+                if painted.any():
+                    on_strokes = ndimage.median(array[..., channel], stroke_labels, regions[painted])
+                    colors[1:, channel][painted] = on_strokes
+            region = labels > 0
+            values = colors[labels[region]]
+            array[region] = np.round(values).astype(array.dtype) if scale is None else values.astype(array.dtype)
+        return _rebuild_output(images, arrays, scale)
+
+    def _lines_and_masks(self, arrays: List[np.ndarray], lineart: ImageInput, mask: Optional[ImageInput]):
+        """For each output array: the caller's lineart as `(H, W)` uint8 gray and the boolean mask (all `True`
+        without one), both checked to be at the output's size."""
         batch_size = len(arrays)
         linearts = _load_batch_like(lineart, "lineart", batch_size)
         masks = None if mask is None else _load_batch_like(mask, "mask", batch_size)
@@ -463,19 +530,13 @@ class ColorizationImageProcessor(ConfigMixin):
             gray = np.asarray(_flatten_alpha(linearts[index], "lineart").convert("L"))
             if gray.shape != size:
                 raise ValueError(
-                    f"`lineart` must be at the output's size {size} to keep its lines, got {gray.shape}; pass the "
-                    "lineart as given to `preprocess`."
+                    f"`lineart` must be at the output's size {size}, got {gray.shape}; pass the lineart as given to "
+                    "`preprocess`."
                 )
-            lines = gray < threshold
+            inside = np.ones(size, dtype=bool)
             if masks is not None:
-                lines &= np.asarray(_resize(_to_mask_l(masks[index]), size, PIL.Image.Resampling.NEAREST)) >= 128
-            value = gray[lines][:, None]
-            array[lines] = value if scale is None else value / scale
-        if scale is None:
-            return [PIL.Image.fromarray(array) for array in arrays]
-        if isinstance(images, np.ndarray):
-            return np.stack(arrays)
-        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).to(images.dtype).contiguous()
+                inside = np.asarray(_resize(_to_mask_l(masks[index]), size, PIL.Image.Resampling.NEAREST)) >= 128
+            yield array, gray, inside
 
     def preprocess_image(self, image: ImageInput, height: int, width: int, name: str = "image") -> torch.Tensor:
         """
@@ -683,3 +744,27 @@ def _to_tensor(image: PIL.Image.Image) -> torch.Tensor:
 
 def _broadcast(tensor: torch.Tensor, batch_size: int) -> torch.Tensor:
     return tensor.expand(batch_size, *tensor.shape[1:]).contiguous() if tensor.shape[0] == 1 else tensor
+
+
+def _output_arrays(images) -> Tuple[List[np.ndarray], Optional[np.float32]]:
+    """Writable `(H, W, 3)` copies of `postprocess` outputs: uint8 for PIL images (scale `None`), float32 in [0, 1]
+    for arrays and tensors (scale 255, to bring uint8 values to them)."""
+    if isinstance(images, list) and images and all(isinstance(item, PIL.Image.Image) for item in images):
+        return [np.array(item.convert("RGB")) for item in images], None
+    if isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[-1] == 3:
+        return [np.array(item, dtype=np.float32) for item in images], np.float32(255)
+    if isinstance(images, torch.Tensor) and images.ndim == 4 and images.shape[1] == 3:
+        return [item.permute(1, 2, 0).detach().cpu().float().numpy().copy() for item in images], np.float32(255)
+    raise TypeError(
+        "`images` must be the output of `postprocess`: a list of PIL images, a (B, H, W, 3) array or a "
+        f"(B, 3, H, W) tensor; got {type(images).__name__}."
+    )
+
+
+def _rebuild_output(images, arrays: List[np.ndarray], scale):
+    """`arrays` back in the type of `images` (see `_output_arrays`)."""
+    if scale is None:
+        return [PIL.Image.fromarray(array) for array in arrays]
+    if isinstance(images, np.ndarray):
+        return np.stack(arrays)
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).to(images.dtype).contiguous()

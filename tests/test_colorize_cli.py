@@ -91,6 +91,22 @@ def test_mask_preservation_outside_the_mask_bit_for_bit(shipped, tmp_path, capsy
     assert lines.any() and (result[lines] == 0).all()  # --keep-lines: the lineart's black lines, exactly
 
 
+def test_flatten_regions_gives_each_region_one_color(shipped, tmp_path, capsys):
+    from scipy import ndimage
+
+    paths = write_inputs(tmp_path)
+    out = tmp_path / "flat.png"
+    code, _, err = run(capsys, "colorize", paths["lineart"], "--hints", paths["hints"], "--flatten-regions", "-o", out)
+    assert code == 0, err
+    result = np.asarray(Image.open(out))
+    labels, count = ndimage.label(np.asarray(Image.open(paths["lineart"])) >= 128)
+    assert count == 4  # the two lines cut the canvas in four
+    for label in range(1, count + 1):
+        assert (result[labels == label] == result[labels == label][0]).all()
+    code, _, err = run(capsys, "colorize", paths["lineart"], "--model", "flat-fill", "--flatten-regions", "-o", out)
+    assert code != 0 and "FlatFillPipeline takes no --flatten-regions" in err
+
+
 @pytest.mark.slow
 def test_seed_reproducibility_and_variations(stablepaint_folder, tmp_path, capsys):
     paths = write_inputs(tmp_path, (32, 32))

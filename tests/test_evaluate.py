@@ -258,7 +258,7 @@ def test_evaluate_two_tiny_models_and_flat_fill_fills_every_regime_and_metric(
             assert again["results"]["flat-fill"][regime][name] == expected, name
 
 
-def evaluate_sparse_hints(models, data, out_dir, num_samples, vgg_weights, load_pipeline):
+def evaluate_sparse_hints(models, data, out_dir, num_samples, vgg_weights, load_pipeline, **kwargs):
     """`evaluate` in the `hints` regime at 32², with the stand-in features and the given pipeline loader."""
     return evaluate(
         models,
@@ -271,6 +271,7 @@ def evaluate_sparse_hints(models, data, out_dir, num_samples, vgg_weights, load_
         vgg_weights=vgg_weights,
         load_pipeline=load_pipeline,
         progress=False,
+        **kwargs,
     )
 
 
@@ -319,6 +320,27 @@ def test_evaluate_notes_a_pipeline_that_takes_no_hints(eval_pairs, vgg16_weights
     assert report["results"]["no-hints"]["hints"]["hint_fidelity"] is None  # not scored against hints it never got
     assert "no `hints`" in report["notes"]["no-hints"][0]
     assert "no `hints`" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_evaluate_flatten_regions_reaches_the_pipelines_that_take_it(eval_pairs, vgg16_weights, tmp_path):
+    calls = []
+
+    class Flattening:
+        def __call__(self, lineart, hints=None, flatten_regions=False, output_type="pil", return_dict=True):
+            calls.append(flatten_regions)
+            return FlatFillPipeline()(lineart, hints=hints, output_type=output_type, return_dict=return_dict)
+
+    def load(name, device=None):
+        return Flattening() if name == "flattening" else FlatFillPipeline()
+
+    models = ["flattening", "flat-fill"]
+    report = evaluate_sparse_hints(models, eval_pairs, tmp_path / "on", 2, vgg16_weights, load, flatten_regions=True)
+    assert calls == [True] and report["config"]["flatten_regions"] is True
+    assert report["notes"]["flat-fill"] == []  # a pipeline without the option is not noted: it is flat already
+    assert "called with `flatten_regions=True`" in (tmp_path / "on" / "results.md").read_text()
+    report = evaluate_sparse_hints(models, eval_pairs, tmp_path / "off", 2, vgg16_weights, load)
+    assert calls == [True, False] and report["config"]["flatten_regions"] is False
+    assert "called with" not in (tmp_path / "off" / "results.md").read_text()
 
 
 def test_pipeline_arguments_reads_art_workflow_generate():

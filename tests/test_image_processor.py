@@ -365,6 +365,79 @@ def test_keep_lines_without_mask_and_threshold(processor):
     np.testing.assert_array_equal(kept[lineart == 90], 90)
 
 
+def _two_regions(height=32, width=48):
+    """A vertical line at x = 20 (gray 0) splits the canvas into a left and a right region."""
+    lineart = np.full((height, width), 255, dtype=np.uint8)
+    lineart[:, 20] = 0
+    return lineart
+
+
+@pytest.mark.parametrize("output_type", ["pil", "np", "pt"])
+def test_flatten_regions_takes_each_regions_median(processor, output_type):
+    lineart = _two_regions()
+    rng = np.random.default_rng(0)
+    colored = np.zeros((32, 48, 3), dtype=np.uint8)
+    colored[:, :20] = (200, 40, 10)
+    colored[:, 21:] = (10, 90, 250)
+    colored[:, 20] = (77, 77, 77)
+    # a 2-px halo along the line and a few stripes: less than half of each region, so the median ignores them
+    colored[:, 18:20] = (120, 120, 120)
+    colored[rng.random((32, 48)) < 0.1] = (255, 255, 255)
+    colored[:, 20] = (77, 77, 77)
+    tensor = torch.from_numpy(colored).permute(2, 0, 1)[None].float() / 127.5 - 1
+    images = processor.postprocess(tensor, output_type)
+    flat = processor.flatten_regions(images, lineart)
+    assert type(flat) is type(images)
+    array = np.asarray(flat[0]) if output_type == "pil" else flat[0]
+    if output_type == "pt":
+        array = array.permute(1, 2, 0).numpy()
+    if output_type != "pil":
+        array = (array * 255).round().astype(np.uint8)
+    np.testing.assert_array_equal(array[:, :20], np.broadcast_to([200, 40, 10], (32, 20, 3)))
+    np.testing.assert_array_equal(array[:, 21:], np.broadcast_to([10, 90, 250], (32, 27, 3)))
+    np.testing.assert_array_equal(array[:, 20], np.broadcast_to([77, 77, 77], (32, 3)))  # lines are left alone
+    before = np.asarray(images[0]) if output_type == "pil" else images[0]
+    assert not (np.asarray(before) == np.asarray(flat[0])).all()  # a new object; the input is not modified
+    assert np.asarray(processor.postprocess(tensor, output_type)[0]).tolist() == np.asarray(before).tolist()
+
+
+def test_flatten_regions_painted_region_takes_the_color_under_the_strokes(processor):
+    lineart = _two_regions()
+    colored = np.zeros((32, 48, 3), dtype=np.uint8)
+    colored[:, :20] = (200, 40, 10)
+    colored[:4, :6] = (0, 160, 0)  # the model followed a stroke locally, the rest of the region stayed red
+    colored[:, 21:] = (10, 90, 250)
+    hints = np.zeros((8, 12, 4), dtype=np.uint8)  # at 1/4 of the lineart: only where the strokes are matters
+    hints[0, 0] = (0, 255, 0, 255)  # the user's stroke color is NOT copied in: the model's color under it is
+    images = [PIL.Image.fromarray(colored)]
+    flat = np.asarray(processor.flatten_regions(images, lineart, hints=hints)[0])
+    np.testing.assert_array_equal(flat[:, :20], np.broadcast_to([0, 160, 0], (32, 20, 3)))
+    np.testing.assert_array_equal(flat[:, 21:], np.broadcast_to([10, 90, 250], (32, 27, 3)))
+    unguided = np.asarray(processor.flatten_regions(images, lineart)[0])
+    np.testing.assert_array_equal(unguided[:, :20], np.broadcast_to([200, 40, 10], (32, 20, 3)))
+    with pytest.raises(ValueError, match="`hints` has size"):
+        processor.flatten_regions(images, lineart, hints=np.zeros((32, 32, 4), dtype=np.uint8))
+
+
+def test_flatten_regions_keeps_the_outside_of_the_mask(processor):
+    lineart, mask, color = make_lineart(37, 53), make_mask(37, 53), make_color(37, 53)
+    out = processor.preprocess(lineart, mask=mask, image=color)
+    generated = torch.rand(1, 3, 40, 56) * 2 - 1
+    composited = processor.postprocess(generated, "pil", out.original_sizes, image=color, mask=mask)
+    flat = np.asarray(processor.flatten_regions(composited, lineart, mask=mask)[0])
+    np.testing.assert_array_equal(flat[mask < 128], color[mask < 128])
+    inside = (mask >= 128) & (lineart >= 128)
+    # inside the mask every region is one color: at most as many colors as regions
+    from scipy import ndimage
+
+    labels, count = ndimage.label(inside)
+    assert count >= 2
+    for label in range(1, count + 1):
+        assert (flat[labels == label] == flat[labels == label][0]).all()
+    with pytest.raises(ValueError, match="threshold"):
+        processor.flatten_regions(composited, lineart, threshold=300)
+
+
 # ---------------------------------------------------------------------------------------------------- errors
 
 

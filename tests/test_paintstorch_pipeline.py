@@ -69,6 +69,31 @@ def test_output_at_any_size_and_bit_exact_outside_the_mask(pipeline_class):
 
 
 @pytest.mark.parametrize("pipeline_class", PIPELINES)
+def test_flatten_regions(pipeline_class):
+    from scipy import ndimage
+
+    pipe = pipeline_class(**get_dummy_components(pipeline_class))
+    inputs = get_dummy_inputs(size=(37, 53))
+    raw = np.asarray(pipe(**inputs).images[0])
+    flat = np.asarray(pipe(**inputs, flatten_regions=True, keep_lines=True).images[0])
+    lineart, mask = np.asarray(inputs["lineart"]), np.asarray(inputs["mask"])
+    outside = mask < 128
+    np.testing.assert_array_equal(flat[outside], np.asarray(inputs["image"])[outside])
+    np.testing.assert_array_equal(flat[(lineart < 128) & ~outside], 0)
+    stroke = np.asarray(inputs["hints"])[..., 3] >= 128
+    labels, count = ndimage.label((lineart >= 128) & ~outside)
+    painted = [label for label in range(1, count + 1) if (stroke & (labels == label)).any()]
+    assert count >= 2 and 1 <= len(painted) < count
+    for label in range(1, count + 1):
+        region = flat[labels == label]
+        assert (region == region[0]).all()  # one color per region: the median of the raw output...
+        source = (labels == label) & stroke if label in painted else labels == label  # ...under the strokes
+        np.testing.assert_allclose(region[0], np.median(raw[source], axis=0), atol=1)
+    with pytest.raises(TypeError, match="flatten_regions"):
+        pipe(**inputs, flatten_regions="yes")
+
+
+@pytest.mark.parametrize("pipeline_class", PIPELINES)
 def test_inputs_change_the_result(pipeline_class):
     pipe = pipeline_class(**get_dummy_components(pipeline_class))
     inputs = get_dummy_inputs()

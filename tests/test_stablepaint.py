@@ -234,6 +234,19 @@ def test_bit_exact_outside_the_mask_and_keep_lines(pipe):
     assert (array[~outside] != inputs["image"][~outside]).any()
 
 
+def test_flatten_regions_gives_each_region_one_color(pipe):
+    inputs = get_dummy_inputs(size=36)
+    images = run(pipe, **inputs, output_type="pil", flatten_regions=True, num_images_per_prompt=2)
+    outside = inputs["mask"] < 128
+    inside = (inputs["lineart"] >= 128) & ~outside  # the mask's quadrant is one region, cut by no line
+    for image in images:
+        array = np.asarray(image)
+        np.testing.assert_array_equal(array[outside], inputs["image"][outside])
+        assert (array[inside] == array[inside][0]).all()
+    with pytest.raises(TypeError, match="flatten_regions"):
+        run(pipe, **inputs, flatten_regions=1)
+
+
 def test_bad_inputs_are_named(pipe):
     lineart = get_dummy_inputs()["lineart"]
     with pytest.raises(ValueError, match="strength"):
