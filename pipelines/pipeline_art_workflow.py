@@ -12,6 +12,7 @@ project) for the lineart-colorization workflow sketch → flat (rough) coloring 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
@@ -23,7 +24,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from stablepaint.image_processor import ColorizationImageProcessor
-from stablepaint.losses import workflow_reconstruction_loss
+from stablepaint.losses import masked_l1, workflow_reconstruction_loss
 from stablepaint.models.perceptual import VGG16Features
 from stablepaint.models.workflow import (
     ArtWorkflowGenerationModel,
@@ -254,10 +255,25 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
         generator: Optional[Union[torch.Generator, List[torch.Generator]]] = None,
         height: Optional[int] = None,
         width: Optional[int] = None,
+        hints=None,
+        hint_steps: int = 100,
+        hint_learning_rate: float = 0.1,
+        use_learned_regularization: Optional[bool] = None,
+        weight_decay: Optional[float] = None,
+        flatten_regions: bool = False,
+        keep_lines: bool = False,
         output_type: str = "pil",
         return_dict: bool = True,
     ) -> Union[ArtWorkflowPipelineOutput, Tuple]:
         r"""Generate every stage from a first-stage image (the sketch), one stage at a time (§3.1, Eq. 1).
+
+        With `hints`, each color stage is steered toward the user's strokes by the paper's AdaIN optimization
+        (Algorithm 1, §3.2) with a partial reference: first stage to last, the increment `Δp` of the stage's AdaIN
+        parameters `p = MLP(z)` is optimized for `hint_steps` Adam steps so that the stage matches the stroke colors
+        under the strokes (L1 over the stroke pixels only; no VGG term, which a few strokes do not define), with the
+        learned weight decay of the `regularizer` (Eq. 7–8) keeping `Δp` small, and the next stage is generated from
+        the optimized one. AdaIN parameters are global scales and biases per channel: they move the palette of a
+        whole stage toward the strokes, not a single region.
 
         Args:
             sketch (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, path, or a list of them):
@@ -270,6 +286,22 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
                 The source of the sampled latents.
             height (`int`, *optional*), width (`int`, *optional*):
                 The working size (multiples of the networks' stride); defaults to the sketch's size, rounded.
+            hints (same types as `sketch`, *optional*):
+                RGBA color strokes (alpha marks them) or strokes on white, at any size of the sketch's aspect ratio.
+            hint_steps (`int`, *optional*, defaults to 100):
+                AdaIN-optimization steps per color stage when `hints` are given (0: the hints are ignored).
+            hint_learning_rate (`float`, *optional*, defaults to 0.1):
+                Adam step size α of Algorithm 1.
+            use_learned_regularization (`bool`, *optional*):
+                Apply the learned weight decay of the `regularizer` component. Defaults to `True` when the pipeline
+                has one; `True` without one raises.
+            weight_decay (`float`, *optional*):
+                A fixed weight decay `λ` instead (only with `use_learned_regularization=False` or no regularizer).
+            flatten_regions (`bool`, *optional*, defaults to `False`):
+                Give each region bounded by the sketch's lines one color in every color stage
+                (`ColorizationImageProcessor.flatten_regions`, guided by `hints`). A 1-channel first stage only.
+            keep_lines (`bool`, *optional*, defaults to `False`):
+                Copy the sketch's lines into every color stage exactly. A 1-channel first stage only.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
             return_dict (`bool`, *optional*, defaults to `True`): Return an `ArtWorkflowPipelineOutput`, else a tuple
                 `(images, stages, latents)`.
@@ -277,25 +309,106 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
         # 1. Check inputs
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}.")
+        if isinstance(hint_steps, bool) or not isinstance(hint_steps, int) or hint_steps < 0:
+            raise ValueError(f"`hint_steps` must be an int >= 0, got {hint_steps!r}.")
+        if isinstance(hint_learning_rate, bool) or not isinstance(hint_learning_rate, (int, float)):
+            raise TypeError(f"`hint_learning_rate` must be a number, got {hint_learning_rate!r}.")
+        if not hint_learning_rate > 0:
+            raise ValueError(f"`hint_learning_rate` must be positive, got {hint_learning_rate!r}.")
+        for name, value in (("flatten_regions", flatten_regions), ("keep_lines", keep_lines)):
+            if not isinstance(value, bool):
+                raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}.")
+        line_options = flatten_regions or keep_lines
+        if line_options and self.artwork_generation.config.stage_channels[0] != 1:
+            raise ValueError(
+                "`flatten_regions` and `keep_lines` read the lines of a 1-channel first stage (a sketch)."
+            )
+        guided = hints is not None and hint_steps > 0
+        decay = self._hint_weight_decay(use_learned_regularization, weight_decay) if guided else None
         # 2. Preprocess
         first, original_sizes = self._preprocess_stage(sketch, 0, height, width, "sketch")
         device, dtype = self.device, self.artwork_generation.dtype
         first = first.to(device=device, dtype=dtype)
         batch_size = first.shape[0]
+        strokes = None
+        if hints is not None:
+            strokes = self._preprocess_hints(sketch, hints, first, batch_size)
         latents = self._check_latents(latents, batch_size)
         # 3. Prepare latents
         latents = [
             self.prepare_latents(batch_size, generator, device, dtype) if z is None else z.to(device, dtype)
             for z in latents
         ]
-        # 4. Generate stage after stage
-        stages = self.artwork_generation(first, latents)
+        # 4. Generate stage after stage, each color stage steered toward the strokes when there are hints
+        stages = [first]
+        channels = self.artwork_generation.config.stage_channels
+        total = hint_steps * sum(c == 3 for c in channels[1:]) if guided else 0
+        with self.progress_bar(total=total) if total else contextlib.nullcontext() as progress:
+            for k, generator_k in enumerate(self.artwork_generation.generators):
+                params = generator_k.adain_params(latents[k])
+                if guided and channels[k + 1] == 3:
+                    target, stroke = strokes
+                    delta = self.optimize_adain(
+                        k,
+                        stages[k],
+                        target.to(dtype),
+                        params,
+                        hint_steps,
+                        learning_rate=hint_learning_rate,
+                        weight_decay=None if decay is None else decay(k, params),
+                        reference_mask=stroke.to(dtype),
+                        progress=progress,
+                    )
+                    params = params + delta
+                stages.append(generator_k(stages[k], adain_params=params))
         # 5. Postprocess
         outputs = self._postprocess(stages, output_type, original_sizes)
+        if line_options:
+            for index in range(1, len(outputs)):
+                if channels[index] != 3:
+                    continue
+                if flatten_regions:
+                    outputs[index] = self.image_processor.flatten_regions(outputs[index], sketch, hints=hints)
+                if keep_lines:
+                    outputs[index] = self.image_processor.keep_lines(outputs[index], sketch)
         self.maybe_free_model_hooks()
         if not return_dict:
             return outputs[-1], outputs, latents
         return ArtWorkflowPipelineOutput(images=outputs[-1], stages=outputs, latents=latents)
+
+    def _hint_weight_decay(self, use_learned_regularization: Optional[bool], weight_decay: Optional[float]):
+        """The weight decay of the hint-guided AdaIN optimization: a callable `(transition, params) -> decay`."""
+        if weight_decay is not None:
+            if use_learned_regularization:
+                raise ValueError(
+                    "`weight_decay` is a fixed regularization: pass `use_learned_regularization=False` with it."
+                )
+            if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
+                raise ValueError(f"`weight_decay` must be a number >= 0, got {weight_decay!r}.")
+            return lambda k, params: float(weight_decay)
+        if use_learned_regularization is None:
+            use_learned_regularization = self.regularizer is not None
+        if not use_learned_regularization:
+            return None
+        if self.regularizer is None:
+            raise ValueError(
+                "`use_learned_regularization=True` needs the pipeline's `regularizer` component (trained with "
+                "`train/train_art_workflow.py --phase regularization`); pass `use_learned_regularization=False`."
+            )
+        return lambda k, params: self.regularizer.weight_decay(k).to(device=params.device, dtype=params.dtype)
+
+    def _preprocess_hints(self, sketch, hints, first: torch.Tensor, batch_size: int):
+        """The hints at the working size: the stroke colors `(B, 3, H, W)` in [-1, 1] and the stroke mask
+        `(B, 1, H, W)` in {0, 1}."""
+        height, width = first.shape[-2:]
+        if not isinstance(sketch, torch.Tensor) or self.artwork_generation.config.stage_channels[0] in (1, 3):
+            inputs = self.image_processor.preprocess(sketch, hints=hints, height=height, width=width)
+        else:  # a tensor first stage of other channels: its size is the reference
+            inputs = self.image_processor.preprocess(
+                torch.ones(batch_size, 1, height, width), hints=hints, height=height, width=width
+            )
+        hint_tensor = inputs.hints.to(first.device)
+        return hint_tensor[:, :3], hint_tensor[:, 3:]
 
     # ------------------------------------------------------------------------------------------------------------
     # Inversion: workflow inference + AdaIN optimization (Algorithm 1)
@@ -313,10 +426,17 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
         perceptual=None,
         perceptual_weight: float = 10.0,
         progress=None,
+        reference_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Algorithm 1 for one transition: optimize the increment `Δp` of the AdaIN parameters so that
         `G_k(image, p + Δp)` matches `reference` under L1 + λ_VGG·VGG (Eq. 6), with Adam (step size
-        `learning_rate`) and weight decay `λ ⊙ Δp` added to the gradient. Returns `Δp`, `(B, P)`."""
+        `learning_rate`) and weight decay `λ ⊙ Δp` added to the gradient. Returns `Δp`, `(B, P)`.
+
+        With `reference_mask` (`(B, 1, H, W)`, 1 where the reference is defined, e.g. under the user's strokes) the
+        loss is the L1 over those pixels only, and `perceptual` must be `None`; an example without any such pixel
+        keeps `Δp = 0`."""
+        if reference_mask is not None and perceptual is not None:
+            raise ValueError("`reference_mask` takes the masked L1 only: pass `perceptual=None`.")
         model = self.artwork_generation.generators[transition]
         adain_params = adain_params.detach()
         delta = torch.zeros_like(adain_params)
@@ -337,9 +457,12 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             delta.requires_grad_(True)
             with torch.enable_grad():
                 output = model.decode(content, adain_params + delta)
-                loss = workflow_reconstruction_loss(
-                    output, reference, perceptual, perceptual_weight, real_features=reference_features
-                ).sum()
+                if reference_mask is None:
+                    loss = workflow_reconstruction_loss(
+                        output, reference, perceptual, perceptual_weight, real_features=reference_features
+                    ).sum()
+                else:
+                    loss = masked_l1(output, reference, reference_mask).sum()
                 (grad,) = torch.autograd.grad(loss, delta)
             delta = adain_update(delta, grad, state, learning_rate, weight_decay)
             if progress is not None:

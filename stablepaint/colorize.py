@@ -131,15 +131,10 @@ def _pipeline_kwargs(pipe, args, lineart, hints, mask, image) -> dict:
     """The call of `pipe` for these arguments: only what its `__call__` accepts, and a clear error for the rest."""
     family = type(pipe).__name__
     accepted = inspect.signature(pipe.__call__).parameters
+    first = "lineart"
     if hasattr(pipe, "generate") and "lineart" not in accepted:  # ArtWorkflowPipeline: generate(sketch, ...)
-        inputs = (("--hints", hints), ("--mask", mask), ("--image", image))
-        given = [flag for flag, value in inputs if value is not None]
-        given += ["--keep-lines"] * args.keep_lines + ["--flatten-regions"] * args.flatten_regions
-        given += ["--steps"] * (args.steps is not None)
-        if given:
-            raise CLIError(f"{family} colors from the lineart alone; it takes no {', '.join(given)}.")
-        return {"sketch": lineart}
-    wanted = {"lineart": ("LINEART", lineart), "hints": ("--hints", hints), "mask": ("--mask", mask)}
+        accepted, first = inspect.signature(pipe.generate).parameters, "sketch"
+    wanted = {first: ("LINEART", lineart), "hints": ("--hints", hints), "mask": ("--mask", mask)}
     wanted["image"] = ("--image", image)
     wanted["keep_lines"] = ("--keep-lines", True if args.keep_lines else None)
     wanted["flatten_regions"] = ("--flatten-regions", True if args.flatten_regions else None)
@@ -150,7 +145,8 @@ def _pipeline_kwargs(pipe, args, lineart, hints, mask, image) -> dict:
             continue
         if key not in accepted:
             if flag == "--steps":
-                raise CLIError(f"--steps applies to diffusion models; {family} colors in one forward pass.")
+                what = "generates each stage in one pass" if first == "sketch" else "colors in one forward pass"
+                raise CLIError(f"--steps applies to diffusion models; {family} {what}.")
             raise CLIError(f"{family} takes no {flag}.")
         kwargs[key] = value
     return kwargs

@@ -113,6 +113,15 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).flatten(1).sum(dim=1)).mean()
 
 
+def masked_l1(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean |fake − real| over the pixels where `mask` is 1 (and over the channels), per example: a `(B,)` tensor,
+    0 for an example with an empty mask. `mask` is `(B, 1, H, W)` (or broadcastable to it) in {0, 1}; the partial
+    reconstruction loss of hint-guided AdaIN optimization (the reference is defined under the strokes only)."""
+    mask = mask.float().expand(fake.shape[0], 1, *fake.shape[-2:])
+    error = ((fake.float() - real.float()).abs() * mask).flatten(1).sum(dim=1)
+    return error / (mask.flatten(1).sum(dim=1) * fake.shape[1]).clamp(min=1.0)
+
+
 def workflow_reconstruction_loss(
     fake: torch.Tensor,
     real: torch.Tensor,

@@ -127,6 +127,97 @@ def test_generate_keeps_caller_size(pipe):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Hint-guided generation: AdaIN optimization against the strokes
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def stroke_inputs(size=SIZE):
+    """A sketch with a vertical line, and hints: a red stroke left of it, a blue stroke right of it."""
+    sketch = np.full((size, size), 255, np.uint8)
+    sketch[:, size // 2] = 0
+    hints = np.zeros((size, size, 4), np.uint8)
+    hints[4:12, 4:10] = (230, 30, 30, 255)
+    hints[20:28, 22:28] = (30, 30, 230, 255)
+    return sketch, hints
+
+
+def stroke_error(images: torch.Tensor, hints: np.ndarray) -> float:
+    """Mean |output − stroke color| over the stroke pixels, for (B, 3, H, W) outputs in [0, 1]."""
+    stroke = torch.from_numpy(hints[..., 3] >= 128)
+    colors = torch.from_numpy(hints[..., :3]).permute(2, 0, 1).float() / 255
+    return (images[0] - colors).abs()[:, stroke].mean().item()
+
+
+def test_hints_steer_every_color_stage_toward_the_strokes(pipe):
+    sketch, hints = stroke_inputs()
+    latents = pipe.generate(sketch, generator=torch.Generator().manual_seed(0), output_type="pt").latents
+    free = pipe.generate(sketch, latents=latents, output_type="pt")
+    guided = pipe.generate(sketch, latents=latents, hints=hints, hint_steps=40, output_type="pt")
+    for stage in (1, 2):  # the flat and the final stage
+        assert stroke_error(guided.stages[stage], hints) < 0.7 * stroke_error(free.stages[stage], hints)
+    assert torch.equal(guided.stages[0], free.stages[0])  # the sketch is given
+    # 0 steps, or no hints: exactly the unguided stages
+    assert torch.equal(pipe.generate(sketch, latents=latents, hints=hints, hint_steps=0, output_type="pt").images,
+                       free.images)  # fmt: skip
+    # the learned regularization is the default; a large fixed decay keeps the increments, and the change, small
+    fixed = pipe.generate(
+        sketch,
+        latents=latents,
+        hints=hints,
+        hint_steps=40,
+        use_learned_regularization=False,
+        weight_decay=100.0,
+        output_type="pt",
+    )
+    assert stroke_error(fixed.images, hints) > stroke_error(guided.images, hints)
+
+
+def test_hints_leave_an_example_without_strokes_unchanged(pipe):
+    sketch, hints = stroke_inputs()
+    empty = np.zeros_like(hints)
+    latents = [torch.randn(2, 4, generator=torch.Generator().manual_seed(k)) for k in range(2)]
+    free = pipe.generate([sketch, sketch], latents=latents, output_type="pt")
+    guided = pipe.generate([sketch, sketch], latents=latents, hints=[hints, empty], hint_steps=10, output_type="pt")
+    assert torch.equal(guided.images[1], free.images[1])
+    assert not torch.equal(guided.images[0], free.images[0])
+
+
+def test_generate_flatten_regions_and_keep_lines(pipe):
+    sketch, hints = stroke_inputs()
+    out = pipe.generate(
+        sketch, hints=hints, hint_steps=5, flatten_regions=True, keep_lines=True, output_type="np",
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    for stage in out.stages[1:]:
+        image = (stage[0] * 255).round()
+        left, right, line = image[:, : SIZE // 2], image[:, SIZE // 2 + 1 :], image[:, SIZE // 2]
+        assert (left == left[0, 0]).all() and (right == right[0, 0]).all()  # one color per region
+        assert (line == 0).all()  # the sketch's line, exactly
+    assert np.array_equal(out.images, out.stages[-1])
+
+
+def test_generate_hint_arguments_are_checked(pipe):
+    sketch, hints = stroke_inputs()
+    with pytest.raises(ValueError, match="hint_steps"):
+        pipe.generate(sketch, hints=hints, hint_steps=-1)
+    with pytest.raises(ValueError, match="hint_learning_rate"):
+        pipe.generate(sketch, hints=hints, hint_learning_rate=0)
+    with pytest.raises(ValueError, match="use_learned_regularization=False"):
+        pipe.generate(sketch, hints=hints, weight_decay=0.1, use_learned_regularization=True)
+    with pytest.raises(TypeError, match="flatten_regions"):
+        pipe.generate(sketch, flatten_regions="yes")
+    with pytest.raises(ValueError, match="aspect ratio"):
+        pipe.generate(sketch, hints=np.zeros((SIZE, 2 * SIZE, 4), np.uint8))
+    bare = ArtWorkflowPipeline(**{**get_dummy_components(), "regularizer": None})
+    with pytest.raises(ValueError, match="regularizer"):
+        bare.generate(sketch, hints=hints, use_learned_regularization=True)
+    bare.set_progress_bar_config(disable=True)
+    assert bare.generate(sketch, hints=hints, hint_steps=2).images[0].size == (SIZE, SIZE)  # no decay by default
+    with pytest.raises(ValueError, match="1-channel first stage"):
+        make_pipe((3, 1, 3)).generate(Image.new("RGB", (SIZE, SIZE)), flatten_regions=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # invert: workflow inference + AdaIN optimization (Algorithm 1)
 # ----------------------------------------------------------------------------------------------------------------
 

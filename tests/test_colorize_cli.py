@@ -234,10 +234,13 @@ def test_workflow_model_takes_the_lineart_alone(tmp_path, capsys):
     first, second = (np.asarray(Image.open(tmp_path / f"w_{i}.png")) for i in (0, 1))
     assert first.shape == second.shape == (SIZE[1], SIZE[0], 3)
     assert not np.array_equal(first, second)  # seeds 0 and 1 draw different workflow latents
-    code, _, err = run(
-        capsys, "colorize", paths["lineart"], "--model", folder, "--hints", paths["hints"], "-o", tmp_path / "x.png"
-    )
-    assert code != 0 and "--hints" in err and "Traceback" not in err
+    # hints steer the color stages (AdaIN optimization); a mask has no meaning for a workflow model
+    argv = ["colorize", paths["lineart"], "--model", folder, "--hints", paths["hints"], "--flatten-regions"]
+    code, _, err = run(capsys, *argv, "-o", tmp_path / "h.png")
+    assert code == 0, err
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "h.png")), first)
+    code, _, err = run(capsys, *argv, "--mask", paths["mask"], "-o", tmp_path / "x.png")
+    assert code != 0 and "takes no --mask" in err and "Traceback" not in err
 
 
 def test_flags_a_model_does_not_take_are_named(tmp_path, capsys):

@@ -351,7 +351,7 @@ def test_pipeline_arguments_reads_art_workflow_generate():
         generate = ArtWorkflowPipeline.generate
 
     accepted = pipeline_arguments(Alias())
-    assert "generator" in accepted and "hints" not in accepted
+    assert {"generator", "hints", "flatten_regions"} <= accepted and "num_inference_steps" not in accepted
 
 
 def test_evaluate_errors(eval_pairs, tmp_path):

@@ -7,6 +7,7 @@ from stablepaint.losses import (
     hinge_discriminator_loss,
     hinge_generator_loss,
     kl_divergence,
+    masked_l1,
     wgan_generator_loss,
     wgan_gp_critic_loss,
 )
@@ -120,3 +121,18 @@ def test_gradient_penalty_at_the_scaler_scale_does_not_underflow_in_fp16():
     a = gradient_penalty(linear_critic(3.0), real32, fake32, generator=g.manual_seed(1))
     b = gradient_penalty(linear_critic(3.0), real32, fake32, generator=g.manual_seed(1), grad_scale=1024.0)
     assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
+def test_masked_l1_is_the_mean_over_the_masked_pixels_per_example():
+    fake = torch.zeros(2, 3, 4, 4)
+    real = torch.zeros(2, 3, 4, 4)
+    real[0, :, 0, 0] = 1.0  # under the mask: counted
+    real[0, :, 3, 3] = 5.0  # outside the mask: ignored
+    mask = torch.zeros(2, 1, 4, 4)
+    mask[0, :, 0, :2] = 1  # 2 pixels for example 0, none for example 1
+    loss = masked_l1(fake, real, mask)
+    assert loss.shape == (2,)
+    assert loss.tolist() == pytest.approx([0.5, 0.0])  # (3 channels x 1.0) / (2 pixels x 3 channels)
+    fake.requires_grad_(True)
+    masked_l1(fake, real, mask).sum().backward()
+    assert fake.grad[0, :, 3, 3].eq(0).all() and fake.grad[1].eq(0).all()
