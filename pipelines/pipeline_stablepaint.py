@@ -270,8 +270,10 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             num_images_per_prompt (`int`, *optional*, defaults to 1):
                 Variations per lineart (different noise).
             height (`int`, *optional*), width (`int`, *optional*):
-                The working size (multiples of the processor's `multiple_of`); defaults to the lineart's size rounded.
-                The output always has the lineart's size.
+                The working size (multiples of the processor's `multiple_of`). Defaults to the scale the UNet was
+                trained at when its config records one (the lineart's shorter side resized to `unet.config.sample_size
+                * vae_scale_factor`, as diffusers' Stable Diffusion pipelines default to that size), else to the
+                lineart's size rounded. The output always has the lineart's size.
             eta (`float`, *optional*, defaults to 0.0):
                 DDIM's η; ignored by the other schedulers.
             generator (`torch.Generator` or `List[torch.Generator]`, *optional*):
@@ -319,8 +321,12 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         dtype = self.unet.dtype
 
         # 2. Preprocess: one conditioning contract for every stablepaint pipeline
+        sample_size = getattr(self.unet.config, "sample_size", None)
+        if isinstance(sample_size, (list, tuple)):
+            sample_size = min(sample_size)
+        short_side = None if sample_size is None else int(sample_size) * self.vae_scale_factor
         inputs = self.image_processor.preprocess(
-            lineart, hints=hints, mask=mask, image=image, height=height, width=width
+            lineart, hints=hints, mask=mask, image=image, height=height, width=width, short_side=short_side
         )
         inputs = inputs.to(device=device)
         repeat = num_images_per_prompt

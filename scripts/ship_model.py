@@ -1,4 +1,6 @@
-"""Turn a GAN training run into a pipeline shipped inside the package (`stablepaint/shipped/<name>/`).
+"""Turn a training run into a pipeline shipped inside the package (`stablepaint/shipped/<name>/`).
+
+GAN runs (PaintsTorch, StencilTorch) ship from a checkpoint:
 
     python scripts/ship_model.py --run /work/artifacts/stenciltorch-small --family stenciltorch \
         --name stenciltorch-adventurer --colorizer_config '{"feature_channels": 0, ...}' \
@@ -10,6 +12,16 @@ It takes the EMA generator weights of the run's latest (or given) checkpoint (th
 stores them as fp16 safetensors, and renders the model card (`hub_cards/paintstorch_card.md`) with the exact training
 command, the steps, the hardware, the wall time and the final losses read from the run's tensorboard logs, and the
 evaluation table written by `stablepaint evaluate`.
+
+Runs that end with a `save_pretrained` pipeline (StablePaint's `unet` stage, ArtWorkflow) ship from that folder:
+
+    python scripts/ship_model.py --pipeline /work/artifacts/stablepaint-unet --name stablepaint-adventurer \
+        --command "$(cat train_command.sh)" --hardware "2-core CPU" [--evaluation results.md] [--logs RUN ...]
+
+The pipeline's weights are stored as fp16, and its model card (written by the training script, with the command,
+steps and settings) gets the hardware, the wall time and final losses read from the tensorboard logs of `--logs`
+(default: the folder itself; give several for a pipeline trained in stages), and the evaluation table in place of its
+"## Evaluation" section.
 """
 
 import argparse
@@ -36,11 +48,14 @@ FAMILIES = {
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", required=True, help="the training --output_dir (holds checkpoint-N/ and logs/)")
-    parser.add_argument("--family", required=True, choices=sorted(FAMILIES))
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="a GAN training --output_dir (holds checkpoint-N/ and logs/)")
+    source.add_argument("--pipeline", help="a saved pipeline folder with its training card (StablePaint, ArtWorkflow)")
+    parser.add_argument("--family", choices=sorted(FAMILIES), help="with --run: the GAN family")
     parser.add_argument("--name", required=True, help="the shipped name, e.g. stenciltorch-adventurer")
+    parser.add_argument("--colorizer_config", help="with --run: the --colorizer_config JSON the run was trained with")
     parser.add_argument(
-        "--colorizer_config", required=True, help="the --colorizer_config JSON the run was trained with"
+        "--logs", nargs="+", default=None, help="with --pipeline: training folders whose logs/ the card sums"
     )
     parser.add_argument("--checkpoint", default=None, help="a checkpoint folder name; default: the latest")
     parser.add_argument("--no_ema", action="store_true", help="ship the raw generator weights, not the EMA ones")
@@ -70,7 +85,10 @@ def parse_args(argv=None):
     parser.add_argument("--evaluation", default=None, help="results.md written by `stablepaint evaluate`")
     parser.add_argument("--description", default=None, help="one line for `stablepaint models`")
     parser.add_argument("--out", default=None, help="default: stablepaint/shipped/<name>")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.run is not None and (args.family is None or args.colorizer_config is None):
+        parser.error("--run needs --family and --colorizer_config")
+    return args
 
 
 def build_colorizer(config: dict, checkpoint: Path, ema: bool) -> PaintsTorchGenerator:
@@ -124,8 +142,77 @@ def training_log(run: Path, until_step: Optional[int] = None) -> Tuple[Dict[str,
     return final, wall / 3600, last
 
 
+def _install(staging: Path, out: Path, name: str, step: int) -> Path:
+    """Make `staging` world-readable and move it to `out` in one rename (replacing an older `out`)."""
+    os.chmod(staging, 0o755)
+    for file in staging.rglob("*"):
+        os.chmod(file, 0o755 if file.is_dir() else 0o644)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(staging, out)
+    size = sum(file.stat().st_size for file in out.rglob("*") if file.is_file())
+    print(f"shipped {name} (step {step}, {size / 1e6:.1f} MB) to {out}")
+    return out
+
+
+def _replace_section(card: str, title: str, text: str) -> str:
+    """`card` with the body of its `## title` section replaced by `text` (appended as a new section if absent)."""
+    lines = card.splitlines(keepends=True)
+    heading = f"## {title}"
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == heading]
+    if not starts:
+        return card.rstrip("\n") + f"\n\n{heading}\n\n{text.strip()}\n"
+    start = starts[0]
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "".join(lines[: start + 1]) + f"\n{text.strip()}\n\n" + "".join(lines[end:])
+
+
+def ship_pipeline(args) -> Path:
+    """`--pipeline`: the saved pipeline in fp16, its training card completed with the training record and the
+    evaluation."""
+    from stablepaint.zoo import load_pipeline, save_shipped
+
+    folder = Path(args.pipeline)
+    card_file = folder / "README.md"
+    if not card_file.is_file():
+        raise FileNotFoundError(f"{folder} has no model card (README.md): ship the folder a training script wrote")
+    card = card_file.read_text(encoding="utf-8")
+    pipe = load_pipeline(str(folder))
+    steps, hours, losses = 0, args.prior_hours, {}
+    for run in args.logs or [str(folder)]:
+        run_losses, run_hours, last = training_log(Path(run))
+        steps, hours = steps + last, hours + run_hours
+        losses.update({f"{Path(run).name}/{tag}": value for tag, value in run_losses.items()})
+    record = (
+        f"Hardware: {args.hardware}; {args.prior_steps + steps} steps in all, wall time {hours:.1f} h.\n\n"
+        + "Final losses (mean of the last 50 logged steps): "
+        + ", ".join(f"{tag} {value:.3f}" for tag, value in sorted(losses.items()))
+        + ".\n\nThe exact commands:\n\n```bash\n"
+        + args.command.strip()
+        + "\n```\n\nHeld out: "
+        + args.held_out
+        + ".\n"
+    )
+    card = _replace_section(card, "Training record", record)
+    if args.evaluation:
+        text = "`stablepaint evaluate` on the held-out samples:\n\n" + Path(args.evaluation).read_text()
+        card = _replace_section(card, "Evaluation", text)
+    if args.description:
+        card = card.replace("---\n", f"---\ndescription: {args.description}\n", 1)
+    out = Path(args.out or Path(__file__).resolve().parents[1] / "stablepaint" / "shipped" / args.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out.parent))  # same file system: atomic rename
+    try:
+        saved = save_shipped(pipe, args.name, card=card, root=staging)  # staging/<name>: then one rename
+        return _install(saved, out, args.name, args.prior_steps + steps)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def main(argv=None) -> Path:
     args = parse_args(argv)
+    if args.pipeline is not None:
+        return ship_pipeline(args)
     run = Path(args.run)
     pipeline_class, defaults, auxiliary = FAMILIES[args.family]
     checkpoints = list_checkpoints(run)
@@ -181,15 +268,7 @@ def main(argv=None) -> Path:
         held_out=args.held_out,
         evaluation_table=evaluation,
     )
-    os.chmod(staging, 0o755)
-    for file in staging.rglob("*"):
-        os.chmod(file, 0o755 if file.is_dir() else 0o644)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(staging, out)
-    size = sum(file.stat().st_size for file in out.rglob("*") if file.is_file())
-    print(f"shipped {args.name} (step {step}, {size / 1e6:.1f} MB) to {out}")
-    return out
+    return _install(staging, out, args.name, step)
 
 
 if __name__ == "__main__":

@@ -93,3 +93,55 @@ def test_ship_model_writes_fp16_ema_weights_and_a_card_with_the_training_record(
     lineart[10] = 0
     image = pipe(lineart, output_type="np").images[0]
     assert image.shape == (32, 40, 3) and np.isfinite(image).all()
+
+
+def test_ship_model_from_a_saved_pipeline_completes_its_card(tmp_path):
+    """`--pipeline`: a folder a training script saved (here a tiny ArtWorkflow with its card and two stages of logs)
+    ships in fp16, and its card gets the training record and the evaluation in place of its placeholder section."""
+    from test_art_workflow import get_dummy_components
+    from torch.utils.tensorboard import SummaryWriter
+
+    from stablepaint import ArtWorkflowPipeline
+
+    ship = load_script()
+    folder = tmp_path / "workflow"
+    pipe = ArtWorkflowPipeline(**get_dummy_components())
+    pipe.save_pretrained(folder)
+    (folder / "README.md").write_text(
+        "---\nlicense: cc-by-4.0\n---\n\n# A workflow\n\n## Evaluation\n\nNone yet.\n\n## Limitations\n\nMany.\n"
+    )
+    for run, steps, loss in ((tmp_path / "stage1", 30, 3.0), (folder, 10, 1.0)):
+        writer = SummaryWriter(str(run / "logs" / "train"))
+        for step in range(1, steps + 1):
+            writer.add_scalar("loss", loss, step)
+        writer.close()
+    evaluation = tmp_path / "results.md"
+    evaluation.write_text("| model | region ΔE00 ↓ |\n|---|---:|\n| `workflow` | 9.00 |\n")
+    out = ship.main(
+        [
+            "--pipeline",
+            str(folder),
+            "--name",
+            "workflow-tiny",
+            "--command",
+            "accelerate launch x",
+            "--hardware",
+            "a test",
+        ]
+        + ["--logs", str(tmp_path / "stage1"), str(folder), "--evaluation", str(evaluation)]
+        + ["--description", "A tiny workflow", "--out", str(tmp_path / "shipped" / "workflow-tiny")]
+    )
+    weights = load_file(str(out / "artwork_generation" / "diffusion_pytorch_model.safetensors"))
+    assert {t.dtype for t in weights.values()} == {torch.float16}
+    card = (out / "README.md").read_text()
+    assert "None yet" not in card and "| `workflow` | 9.00 |" in card and "Many." in card
+    assert card.index("## Evaluation") < card.index("| `workflow` | 9.00 |") < card.index("## Limitations")
+    assert "40 steps in all" in card and "stage1/loss 3.000" in card and "workflow/loss 1.000" in card
+    assert "accelerate launch x" in card and "Hardware: a test" in card
+    assert card.startswith("---\ndescription: A tiny workflow\n")
+    loaded = ArtWorkflowPipeline.from_pretrained(out)
+    reference = pipe.artwork_generation.state_dict()
+    for name, value in loaded.artwork_generation.state_dict().items():
+        torch.testing.assert_close(value.float(), reference[name].half().float())
+    with pytest.raises(SystemExit):
+        ship.parse_args(["--run", "x", "--name", "y", "--command", "c", "--hardware", "h"])  # no --family

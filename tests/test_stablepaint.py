@@ -234,6 +234,16 @@ def test_bit_exact_outside_the_mask_and_keep_lines(pipe):
     assert (array[~outside] != inputs["image"][~outside]).any()
 
 
+def test_default_working_size_is_the_training_scale(pipe):
+    """The UNet's `sample_size` (16 latents, x2 VAE = 32 px) sets the shorter side, the aspect ratio is kept; explicit
+    `height`/`width` win; the output is at the caller's size either way."""
+    lineart = np.full((48, 72), 255, np.uint8)
+    lineart[20] = 0
+    assert tuple(run(pipe, lineart=lineart, output_type="latent").shape[-2:]) == (16, 24)
+    assert tuple(run(pipe, lineart=lineart, output_type="latent", height=48, width=72).shape[-2:]) == (24, 36)
+    assert run(pipe, lineart=lineart).shape == (1, 48, 72, 3)
+
+
 def test_flatten_regions_gives_each_region_one_color(pipe):
     inputs = get_dummy_inputs(size=36)
     images = run(pipe, **inputs, output_type="pil", flatten_regions=True, num_images_per_prompt=2)
