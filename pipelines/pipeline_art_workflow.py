@@ -184,8 +184,9 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
                     f"`{name}` of stage {stage} ({channels} channels) must be a (B, {channels}, H, W) tensor in [-1, 1]."
                 )
             return image.float(), [tuple(image.shape[-2:])] * image.shape[0]
+        short_side = getattr(self.artwork_generation.config, "sample_size", None)
         inputs = self.image_processor.preprocess(
-            image, image=image if channels == 3 else None, height=height, width=width
+            image, image=image if channels == 3 else None, height=height, width=width, short_side=short_side
         )
         tensor = inputs.lineart if channels == 1 else inputs.image
         return tensor, inputs.original_sizes
@@ -285,7 +286,9 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             generator (`torch.Generator` or `List[torch.Generator]`, *optional*):
                 The source of the sampled latents.
             height (`int`, *optional*), width (`int`, *optional*):
-                The working size (multiples of the networks' stride); defaults to the sketch's size, rounded.
+                The working size (multiples of the networks' stride). Defaults to the scale the networks were
+                trained at when `artwork_generation.config.sample_size` records it (the shorter side resized to it),
+                else to the sketch's size, rounded. The outputs have the sketch's size either way.
             hints (same types as `sketch`, *optional*):
                 RGBA color strokes (alpha marks them) or strokes on white, at any size of the sketch's aspect ratio.
             hint_steps (`int`, *optional*, defaults to 100):
@@ -504,7 +507,7 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             perceptual_weight (`float`, *optional*, defaults to 10.0): λ_VGG of Eq. 6; 0 uses L1 only and needs no
                 VGG weights.
             vgg_weights (`str`, *optional*): A VGG16 safetensors file, used when the pipeline has no `perceptual`.
-            height (`int`, *optional*), width (`int`, *optional*): The working size; defaults to the artwork's.
+            height (`int`, *optional*), width (`int`, *optional*): The working size; defaults as in `generate`.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
             return_dict (`bool`, *optional*, defaults to `True`): Return an `ArtWorkflowState`, else a tuple
                 `(images, stages, latents, adain_params)`.

@@ -120,6 +120,22 @@ def test_generate_is_reproducible_and_uses_given_latents(pipe, artwork):
     assert torch.equal(images, a.images) and len(stages) == 3 and len(latents) == 2
 
 
+def test_default_working_size_is_the_training_scale():
+    components = get_dummy_components()
+    config = {k: v for k, v in components["artwork_generation"].config.items() if not k.startswith("_")}
+    config["sample_size"] = 16  # trained at 16²: a 48 x 24 sketch runs at 32 x 16, comes back at 48 x 24
+    components["artwork_generation"] = ArtWorkflowGenerationModel(**config)
+    pipe = ArtWorkflowPipeline(**components)
+    pipe.set_progress_bar_config(disable=True)
+    sketch = Image.new("L", (24, 48), 255)
+    out = pipe.generate(sketch, generator=torch.Generator().manual_seed(0), output_type="pt")
+    assert tuple(out.images.shape[-2:]) == (48, 24)
+    state = pipe.invert(Image.new("RGB", (24, 48)), optimize_steps=0, output_type="pt")
+    assert tuple(state.stage_tensors[-1].shape[-2:]) == (32, 16) and tuple(state.images.shape[-2:]) == (48, 24)
+    with pytest.raises(ValueError, match="sample_size"):
+        ArtWorkflowGenerationModel(sample_size=0)
+
+
 def test_generate_keeps_caller_size(pipe):
     sketch = Image.new("L", (50, 30), 255)
     out = pipe.generate(sketch, generator=torch.Generator().manual_seed(0))

@@ -218,6 +218,7 @@ def build_pipeline(args) -> ArtWorkflowPipeline:
         mlp_dim=args.mlp_dim,
         encoder_channels=args.encoder_channels,
         encoder_blocks=args.encoder_blocks,
+        sample_size=args.resolution,
     )
     inference = ArtWorkflowInferenceModel(
         stage_channels=tuple(args.stage_channels), base_channels=args.inference_channels, num_downs=downs

@@ -441,6 +441,8 @@ class ArtWorkflowGenerationModel(ModelMixin, ConfigMixin):
         latent_dim, base_channels, num_downsample, num_res_blocks, mlp_dim, mlp_layers: See `WorkflowStageGenerator`.
         encoder_channels (`int`, *optional*, defaults to 64), encoder_blocks (`int`, *optional*, defaults to 4):
             See `WorkflowLatentEncoder`.
+        sample_size (`int`, *optional*): The resolution the module was trained at (the training script records it);
+            `ArtWorkflowPipeline` then works at that scale by default (the shorter side resized to it).
     """
 
     @register_to_config
@@ -456,9 +458,12 @@ class ArtWorkflowGenerationModel(ModelMixin, ConfigMixin):
         mlp_layers: int = 3,
         encoder_channels: int = 64,
         encoder_blocks: int = 4,
+        sample_size: Optional[int] = None,
     ):
         super().__init__()
         stage_channels = _check_channels(stage_channels)
+        if sample_size is not None:
+            _check_positive(sample_size=sample_size)
         if stage_names is not None and (
             len(stage_names) != len(stage_channels) or len(set(stage_names)) != len(stage_names)
         ):
