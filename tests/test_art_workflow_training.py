@@ -107,6 +107,7 @@ def test_training_all_phase_two_processes_with_resume(run_accelerate, train_fold
     assert sorted(p.name for p in output.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
     pipe = ArtWorkflowPipeline.from_pretrained(output)
     assert pipe.regularizer is None and pipe.num_stages == 3
+    assert pipe.artwork_generation.config.sample_size == 32  # --resolution: the pipeline's default working scale
     assert (output / "discriminators" / "config.json").is_file()
     card = (output / "README.md").read_text()
     assert "library_name: diffusers" in card and "CC BY 4.0" in card
