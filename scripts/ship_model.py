@@ -187,7 +187,7 @@ def ship_pipeline(args) -> Path:
         f"Hardware: {args.hardware}; {args.prior_steps + steps} steps in all, wall time {hours:.1f} h.\n\n"
         + "Final losses (mean of the last 50 logged steps): "
         + ", ".join(f"{tag} {value:.3f}" for tag, value in sorted(losses.items()))
-        + ".\n\nThe exact commands:\n\n```bash\n"
+        + ".\n\nExact command:\n\n```bash\n"
         + args.command.strip()
         + "\n```\n\nHeld out: "
         + args.held_out
