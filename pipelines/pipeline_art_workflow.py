@@ -109,8 +109,10 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
         artwork_generation ([`ArtWorkflowGenerationModel`]):
             Per transition, the multimodal generator `G_k` (AdaIN driven by a stage latent) and the latent encoder
             `E_k`. Its config holds the number of stages and the channels of each.
-        workflow_inference ([`ArtWorkflowInferenceModel`]):
-            Per transition, the uni-modal inference net `I_k` (stage `k + 1` → stage `k`).
+        workflow_inference ([`ArtWorkflowInferenceModel`], *optional*):
+            Per transition, the uni-modal inference net `I_k` (stage `k + 1` → stage `k`). Only `invert` (editing a
+            finished artwork) uses it: a pipeline that generates and colors from sketches can leave it out (the
+            shipped `art-workflow-adventurer` does, to stay small); `invert` then raises.
         regularizer ([`ArtWorkflowRegularizer`], *optional*):
             The learned per-parameter weight decay of the AdaIN optimization (Algorithm 2). Without it,
             `invert(use_learned_regularization=True)` raises; pass `False` (and optionally `weight_decay=`).
@@ -120,18 +122,20 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             else `$STABLEPAINT_VGG16_WEIGHTS`, else torchvision's download) — or pass `perceptual_weight=0`.
     """
 
-    _optional_components = ["regularizer", "perceptual"]
+    _optional_components = ["workflow_inference", "regularizer", "perceptual"]
     model_cpu_offload_seq = "workflow_inference->artwork_generation"
 
     def __init__(
         self,
         artwork_generation: ArtWorkflowGenerationModel,
-        workflow_inference: ArtWorkflowInferenceModel,
+        workflow_inference: Optional[ArtWorkflowInferenceModel] = None,
         regularizer: Optional[ArtWorkflowRegularizer] = None,
         perceptual: Optional[VGG16Features] = None,
     ):
         super().__init__()
-        if tuple(artwork_generation.config.stage_channels) != tuple(workflow_inference.config.stage_channels):
+        if workflow_inference is not None and tuple(artwork_generation.config.stage_channels) != tuple(
+            workflow_inference.config.stage_channels
+        ):
             raise ValueError(
                 "`artwork_generation` and `workflow_inference` must share `stage_channels`, got "
                 f"{tuple(artwork_generation.config.stage_channels)} and {tuple(workflow_inference.config.stage_channels)}."
@@ -149,7 +153,9 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             regularizer=regularizer,
             perceptual=perceptual,
         )
-        multiple_of = max(2**artwork_generation.config.num_downsample, 2**workflow_inference.config.num_downs)
+        multiple_of = 2**artwork_generation.config.num_downsample
+        if workflow_inference is not None:
+            multiple_of = max(multiple_of, 2**workflow_inference.config.num_downs)
         self.image_processor = ColorizationImageProcessor(multiple_of=multiple_of, hint_scale=1)
         self._loaded_perceptual = None
 
@@ -516,6 +522,11 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             [`ArtWorkflowState`]: the inferred and regenerated stages, the latents and the AdaIN parameters.
         """
         # 1. Check inputs
+        if self.workflow_inference is None:
+            raise ValueError(
+                "`invert` infers the earlier stages with the `workflow_inference` component, which this pipeline was "
+                "saved without; load one that has it (train/train_art_workflow.py writes it) to edit a finished artwork."
+            )
         if isinstance(optimize_steps, bool) or not isinstance(optimize_steps, int) or optimize_steps < 0:
             raise ValueError(f"`optimize_steps` must be an int >= 0, got {optimize_steps!r}.")
         if output_type not in ("pil", "np", "pt"):

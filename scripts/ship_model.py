@@ -57,6 +57,13 @@ def parse_args(argv=None):
     parser.add_argument(
         "--logs", nargs="+", default=None, help="with --pipeline: training folders whose logs/ the card sums"
     )
+    parser.add_argument(
+        "--without",
+        nargs="+",
+        default=[],
+        metavar="COMPONENT",
+        help="with --pipeline: optional components to leave out (e.g. an ArtWorkflow's workflow_inference)",
+    )
     parser.add_argument("--checkpoint", default=None, help="a checkpoint folder name; default: the latest")
     parser.add_argument("--no_ema", action="store_true", help="ship the raw generator weights, not the EMA ones")
     parser.add_argument("--command", required=True, help="the exact training command, for the card")
@@ -178,6 +185,10 @@ def ship_pipeline(args) -> Path:
         raise FileNotFoundError(f"{folder} has no model card (README.md): ship the folder a training script wrote")
     card = card_file.read_text(encoding="utf-8")
     pipe = load_pipeline(str(folder))
+    for component in args.without:
+        if component not in getattr(pipe, "_optional_components", []):
+            raise ValueError(f"--without {component}: not an optional component of {type(pipe).__name__}")
+        pipe.register_modules(**{component: None})
     steps, hours, losses = 0, args.prior_hours, {}
     for run in args.logs or [str(folder)]:
         run_losses, run_hours, last = training_log(Path(run))
@@ -193,6 +204,11 @@ def ship_pipeline(args) -> Path:
         + args.held_out
         + ".\n"
     )
+    if args.without:
+        names = ", ".join(f"`{component}`" for component in args.without)
+        record += (
+            f"\nLeft out of this folder to keep it small: the optional component(s) {names}; what needs them raises.\n"
+        )
     card = _replace_section(card, "Training record", record)
     if args.evaluation:
         text = "`stablepaint evaluate` on the held-out samples:\n\n" + Path(args.evaluation).read_text()

@@ -136,6 +136,20 @@ def test_default_working_size_is_the_training_scale():
         ArtWorkflowGenerationModel(sample_size=0)
 
 
+def test_a_pipeline_without_inference_nets_generates_and_refuses_invert(tmp_path):
+    components = {**get_dummy_components(), "workflow_inference": None}
+    pipe = ArtWorkflowPipeline(**components)
+    pipe.set_progress_bar_config(disable=True)
+    sketch, hints = stroke_inputs()
+    out = pipe.generate(sketch, hints=hints, hint_steps=2, generator=torch.Generator().manual_seed(0))
+    assert out.images[0].size == (SIZE, SIZE)
+    with pytest.raises(ValueError, match="workflow_inference"):
+        pipe.invert(Image.new("RGB", (SIZE, SIZE)), optimize_steps=0)
+    pipe.save_pretrained(tmp_path / "small")
+    loaded = ArtWorkflowPipeline.from_pretrained(tmp_path / "small")
+    assert loaded.workflow_inference is None and not (tmp_path / "small" / "workflow_inference").exists()
+
+
 def test_generate_keeps_caller_size(pipe):
     sketch = Image.new("L", (50, 30), 255)
     out = pipe.generate(sketch, generator=torch.Generator().manual_seed(0))

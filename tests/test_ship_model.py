@@ -130,6 +130,12 @@ def test_ship_model_from_a_saved_pipeline_completes_its_card(tmp_path):
         ]
         + ["--logs", str(tmp_path / "stage1"), str(folder), "--evaluation", str(evaluation)]
         + ["--description", "A tiny workflow", "--out", str(tmp_path / "shipped" / "workflow-tiny")]
+        + ["--without", "workflow_inference"]
+    )
+    assert not (out / "workflow_inference").exists()
+    assert (
+        "Left out of this folder to keep it small: the optional component(s) `workflow_inference`"
+        in (out / "README.md").read_text()
     )
     weights = load_file(str(out / "artwork_generation" / "diffusion_pytorch_model.safetensors"))
     assert {t.dtype for t in weights.values()} == {torch.float16}
@@ -143,5 +149,22 @@ def test_ship_model_from_a_saved_pipeline_completes_its_card(tmp_path):
     reference = pipe.artwork_generation.state_dict()
     for name, value in loaded.artwork_generation.state_dict().items():
         torch.testing.assert_close(value.float(), reference[name].half().float())
+    assert loaded.workflow_inference is None
+    with pytest.raises(ValueError, match="not an optional component"):
+        ship.main(
+            [
+                "--pipeline",
+                str(folder),
+                "--name",
+                "w",
+                "--command",
+                "c",
+                "--hardware",
+                "h",
+                "--without",
+                "artwork_generation",
+            ]
+            + ["--out", str(tmp_path / "w")]
+        )
     with pytest.raises(SystemExit):
         ship.parse_args(["--run", "x", "--name", "y", "--command", "c", "--hardware", "h"])  # no --family
