@@ -295,6 +295,7 @@ class ColorizationApp:
         steps: int = 20,
         num_images: int = 1,
         keep_lines: bool = False,
+        flatten_regions: bool = False,
     ) -> AppResult:
         """Run `model` on the editors' values.
 
@@ -307,6 +308,7 @@ class ColorizationApp:
             steps (`int`): Denoising steps (StablePaint only).
             num_images (`int`): Variations (StablePaint only).
             keep_lines (`bool`): Copy the lineart's lines into the result.
+            flatten_regions (`bool`): One color per region bounded by the lines (`flatten_regions` of the pipelines).
         """
         import torch
 
@@ -344,6 +346,7 @@ class ColorizationApp:
                 "mask": mask_image,
                 "image": previous,
                 "keep_lines": bool(keep_lines),
+                "flatten_regions": bool(flatten_regions),
                 "generator": generator,
             }
             if kind == "diffusion":
@@ -484,8 +487,10 @@ def build_app(
 
         return wrapper
 
-    def run(model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines):
-        result = logic.colorize(model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines)
+    def run(model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines, flatten_regions):
+        result = logic.colorize(
+            model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines, flatten_regions
+        )
         stage_update = gr.update(
             choices=result.stage_names, value=result.stage_names[0] if result.stage_names else None
         )
@@ -546,6 +551,9 @@ def build_app(
                     steps = gr.Slider(1, 100, value=20, step=1, label="Steps (StablePaint)")
                     num_images = gr.Slider(1, 8, value=1, step=1, label="Variations (StablePaint)")
                 keep_lines = gr.Checkbox(False, label="Keep the lineart's lines exactly")
+                flatten_regions = gr.Checkbox(
+                    False, label="Flat colors: one color per region bounded by the lines", elem_id="flatten-regions"
+                )
                 run_button = gr.Button("Run", variant="primary", elem_id="run")
                 result = gr.Image(
                     label="Result", type="pil", format="png", interactive=False, height=360, elem_id="result"
@@ -575,7 +583,7 @@ def build_app(
         extract_button.click(guarded(extract), [drawing, sigma], [lineart])
         run_button.click(
             guarded(run),
-            [model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines],
+            [model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines, flatten_regions],
             [result, gallery, status, workflow_state, stage],
         )
         use_button.click(

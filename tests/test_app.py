@@ -165,6 +165,15 @@ def test_run_a_saved_pipeline_loads_lazily_and_returns_the_lineart_size(paintsto
     # The hints reach the model: without them the output differs.
     plain = app.colorize("tiny PaintsTorch", editor(lineart_background()))
     assert not np.array_equal(np.asarray(plain.image), np.asarray(result.image))
+    # "Flat colors": every region bounded by the lineart's lines comes back in one color.
+    from scipy import ndimage
+
+    flat = app.colorize("tiny PaintsTorch", editor(lineart_background()), flatten_regions=True)
+    array = np.asarray(flat.image)
+    labels, count = ndimage.label(lineart_background()[..., 0] >= 128)
+    assert count >= 2
+    for label in range(1, count + 1):
+        assert (array[labels == label] == array[labels == label][0]).all()
 
 
 def test_use_result_as_input_keeps_it_outside_the_mask(paintstorch_folder):
