@@ -64,11 +64,16 @@ class ArtWorkflowPipelineOutput(BaseOutput):
         stages (`List`): One entry per stage, first to last, each a batch in the `output_type` format (the first
             stage is the input sketch, 1-channel stages are shown as gray RGB).
         latents (`List[torch.Tensor]`): The latent of each transition `(B, latent_dim)`, `latents[k]` drew stage `k+1`.
+        adain_params (`List[torch.Tensor]`): The AdaIN parameters each transition used, `MLP(z)` plus the increment
+            the hints' AdaIN optimization found (none without hints).
+        stage_tensors (`List[torch.Tensor]`): The stages at the working size, in [-1, 1], before post-processing.
     """
 
     images: Union[List[PIL.Image.Image], np.ndarray, torch.Tensor]
     stages: List[Any]
     latents: List[torch.Tensor]
+    adain_params: Optional[List[torch.Tensor]] = None
+    stage_tensors: Optional[List[torch.Tensor]] = None
 
 
 @dataclass
@@ -349,7 +354,7 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             for z in latents
         ]
         # 4. Generate stage after stage, each color stage steered toward the strokes when there are hints
-        stages = [first]
+        stages, used_params = [first], []
         channels = self.artwork_generation.config.stage_channels
         total = hint_steps * sum(c == 3 for c in channels[1:]) if guided else 0
         with self.progress_bar(total=total) if total else contextlib.nullcontext() as progress:
@@ -370,6 +375,7 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
                     )
                     params = params + delta
                 stages.append(generator_k(stages[k], adain_params=params))
+                used_params.append(params.detach())
         # 5. Postprocess
         outputs = self._postprocess(stages, output_type, original_sizes)
         if line_options:
@@ -383,7 +389,13 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
         self.maybe_free_model_hooks()
         if not return_dict:
             return outputs[-1], outputs, latents
-        return ArtWorkflowPipelineOutput(images=outputs[-1], stages=outputs, latents=latents)
+        return ArtWorkflowPipelineOutput(
+            images=outputs[-1],
+            stages=outputs,
+            latents=latents,
+            adain_params=used_params,
+            stage_tensors=[stage.detach() for stage in stages],
+        )
 
     def _hint_weight_decay(self, use_learned_regularization: Optional[bool], weight_decay: Optional[float]):
         """The weight decay of the hint-guided AdaIN optimization: a callable `(transition, params) -> decay`."""

@@ -340,7 +340,9 @@ class ColorizationApp:
         width, height = lineart_image.size
         with self._lock:
             if kind == "workflow":
-                return self._run_workflow(model, pipe, lineart_image, generator)
+                return self._run_workflow(
+                    model, pipe, lineart_image, generator, hints_image, bool(keep_lines), bool(flatten_regions)
+                )
             kwargs = {
                 "hints": hints_image,
                 "mask": mask_image,
@@ -361,21 +363,33 @@ class ColorizationApp:
             message = f"Colored a {width}x{height} lineart with {model}."
         return AppResult(image=images[0], gallery=gallery, message=message)
 
-    def _run_workflow(self, model: str, pipe, sketch: PIL.Image.Image, generator) -> AppResult:
-        """Generate every stage from the sketch and keep an editable state (latents and AdaIN parameters)."""
+    def _run_workflow(
+        self, model: str, pipe, sketch: PIL.Image.Image, generator, hints=None, keep_lines=False, flatten_regions=False
+    ) -> AppResult:
+        """Generate every stage from the sketch, steered by the hints (AdaIN optimization) when there are some, and
+        keep an editable state (latents and AdaIN parameters)."""
         import torch
 
-        # The state `edit` takes, built from a generation as `invert` builds it from an artwork: no increments.
-        first, original_sizes = pipe._preprocess_stage(sketch, 0, None, None, "sketch")
-        device, dtype = pipe.device, pipe.artwork_generation.dtype
-        first = first.to(device=device, dtype=dtype)
+        out = pipe.generate(
+            sketch,
+            hints=hints,
+            generator=generator,
+            keep_lines=keep_lines,
+            flatten_regions=flatten_regions,
+            output_type="pil",
+        )
+        # The state `edit` takes, built from the generation as `invert` builds it from an artwork: the increments are
+        # what the hints' AdaIN optimization added to MLP(z).
         with torch.no_grad():
-            latents = [pipe.prepare_latents(1, generator, device, dtype) for _ in range(pipe.num_stages - 1)]
-            stages = pipe.artwork_generation(first, latents)
-            params = [g.adain_params(z) for g, z in zip(pipe.artwork_generation.generators, latents)]
-        increments = [torch.zeros_like(p) for p in params]
-        state = pipe._make_state(stages, stages, latents, params, increments, original_sizes, "pil")
-        return self._workflow_result(model, pipe, state, "Generated the stages")
+            base = [g.adain_params(z) for g, z in zip(pipe.artwork_generation.generators, out.latents)]
+        increments = [params - b for params, b in zip(out.adain_params, base)]
+        sizes = [(sketch.height, sketch.width)]
+        tensors = out.stage_tensors
+        state = pipe._make_state(tensors, tensors, out.latents, out.adain_params, increments, sizes, "pil")
+        state.stages = out.stages  # as generated: with the region refinement and the lines when asked
+        state.images = out.images
+        what = "Generated the stages" + (" steered by the hints" if hints is not None else "")
+        return self._workflow_result(model, pipe, state, what)
 
     def _workflow_result(self, model: str, pipe, state, what: str) -> AppResult:
         stages = [_as_pil_list(stage)[0] for stage in state.stages]

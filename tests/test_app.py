@@ -296,6 +296,34 @@ def test_workflow_stages_side_by_side_and_stage_editing():
         app.edit_stage(None, "flat")
 
 
+def test_workflow_runs_are_steered_by_the_hints_and_stay_editable():
+    app = ColorizationApp({"tiny workflow": "unused"})
+    pipe = ArtWorkflowPipeline(**workflow_components())
+    pipe.set_progress_bar_config(disable=True)
+    app._pipelines["tiny workflow"] = pipe
+    lineart = editor(lineart_background(32, 32))
+    layer = blank_layer(32, 32)
+    layer[2:8, 2:12] = (230, 30, 30, 255)
+    plain = app.colorize("tiny workflow", lineart, seed=1)
+    steered = app.colorize("tiny workflow", lineart, editor(lineart_background(32, 32), [layer]), seed=1)
+    assert "steered by the hints" in steered.message and "steered" not in plain.message
+    red = np.array([230, 30, 30])
+
+    def stroke_error(result):
+        return np.abs(np.asarray(result.image).astype(int)[2:8, 2:12] - red).mean()
+
+    assert stroke_error(steered) < stroke_error(plain)
+    # The optimized AdaIN parameters are kept: re-sampling the final stage keeps the steered flat stage.
+    _, state = steered.workflow_state
+    assert any(increment.abs().sum() > 0 for increment in state.adain_increments)
+    resampled = app.edit_stage(steered.workflow_state, "final", seed=7)
+    assert np.array_equal(np.asarray(resampled.gallery[1][0]), np.asarray(steered.gallery[1][0]))
+    flat = app.colorize("tiny workflow", lineart, seed=1, flatten_regions=True, keep_lines=True)
+    final = np.asarray(flat.image)
+    line = lineart_background(32, 32)[..., 0] < 128
+    assert (final[line] == 0).all()
+
+
 def test_extract_lineart_from_a_color_drawing(illustration):
     app = ColorizationApp({"tiny": "flat-fill"})
     lineart = app.extract_lineart(np.asarray(illustration), sigma=0.5)
