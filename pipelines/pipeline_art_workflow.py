@@ -33,7 +33,7 @@ from stablepaint.models.workflow import (
     adain_update,
     init_adam_state,
 )
-from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin
+from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin, check_bool_options
 
 #: VGG16 activations of the perceptual term of Eq. 6 (the four of Johnson et al.'s perceptual loss).
 PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
@@ -329,9 +329,7 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             raise TypeError(f"`hint_learning_rate` must be a number, got {hint_learning_rate!r}.")
         if not hint_learning_rate > 0:
             raise ValueError(f"`hint_learning_rate` must be positive, got {hint_learning_rate!r}.")
-        for name, value in (("flatten_regions", flatten_regions), ("keep_lines", keep_lines)):
-            if not isinstance(value, bool):
-                raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}.")
+        check_bool_options(flatten_regions=flatten_regions, keep_lines=keep_lines)
         line_options = flatten_regions or keep_lines
         if line_options and self.artwork_generation.config.stage_channels[0] != 1:
             raise ValueError(

@@ -12,7 +12,7 @@ from stablepaint.image_processor import ColorizationImageProcessor
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import PaintsTorchGenerator
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
-from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin
+from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin, check_bool_options
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -75,9 +75,7 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
     ) -> None:
         if lineart is None:
             raise ValueError("`lineart` is required: an image, a path, an array, a tensor or a list of them.")
-        for name, value in (("keep_lines", keep_lines), ("flatten_regions", flatten_regions)):
-            if not isinstance(value, bool):
-                raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}.")
+        check_bool_options(keep_lines=keep_lines, flatten_regions=flatten_regions)
         if not 0 <= line_threshold <= 256:
             raise ValueError(f"`line_threshold` must lie in [0, 256], got {line_threshold!r}.")
         if output_type not in ("pil", "np", "pt"):

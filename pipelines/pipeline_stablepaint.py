@@ -27,7 +27,7 @@ from stablepaint.image_processor import OUTPUT_TYPES, ColorizationImageProcessor
 from stablepaint.models.stablepaint import StablePaintContextEncoder
 
 from .pipeline_output import ColorizationPipelineOutput
-from .pipeline_utils import CustomPipelineMixin
+from .pipeline_utils import CustomPipelineMixin, check_bool_options
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -313,9 +313,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             output_type,
             callback_on_step_end_tensor_inputs,
         )
-        for name, value in (("keep_lines", keep_lines), ("flatten_regions", flatten_regions)):
-            if not isinstance(value, bool):
-                raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}.")
+        check_bool_options(keep_lines=keep_lines, flatten_regions=flatten_regions)
         self._guidance_scale = guidance_scale
         device = self._execution_device
         dtype = self.unet.dtype

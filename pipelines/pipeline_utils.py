@@ -1,5 +1,5 @@
 """What every stablepaint pipeline shares beyond `DiffusionPipeline`: loading by shipped name, and as a diffusers custom
-pipeline."""
+pipeline, and the check of its on/off call options."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ from {module} import {name}  # noqa: F401
 for _other in [key for key in globals() if key.endswith("Pipeline") and key != "{name}"]:
     del globals()[_other]
 '''
+
+
+def check_bool_options(**options) -> None:
+    """Raise a `TypeError` naming the first option that is not a `bool` (`keep_lines=1` is a mistake, not `True`)."""
+    for name, value in options.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}.")
 
 
 class CustomPipelineMixin:

@@ -509,11 +509,11 @@ class ColorizationImageProcessor(ConfigMixin):
                 painted = np.bincount(stroke_labels.ravel(), minlength=num_regions + 1)[1:] > 0
             # (regions + 1, 3): row 0 (lines, outside the mask) is never read
             colors = np.zeros((num_regions + 1, 3), dtype=np.float64)
-            for channel in range(3):  # a loop over channels, not pixels
-                colors[1:, channel] = ndimage.median(array[..., channel], labels, regions)
+            for channel in range(3):  # a loop over channels, not pixels; each region's median is taken once
+                if (~painted).any():
+                    colors[1:][~painted, channel] = ndimage.median(array[..., channel], labels, regions[~painted])
                 if painted.any():
-                    on_strokes = ndimage.median(array[..., channel], stroke_labels, regions[painted])
-                    colors[1:, channel][painted] = on_strokes
+                    colors[1:][painted, channel] = ndimage.median(array[..., channel], stroke_labels, regions[painted])
             region = labels > 0
             values = colors[labels[region]]
             array[region] = np.round(values).astype(array.dtype) if scale is None else values.astype(array.dtype)
