@@ -71,6 +71,16 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         image_encoder ([`~transformers.CLIPVisionModelWithProjection`], *optional*):
             Embeds the hints drawn on white as the UNet's cross-attention token (`projection_dim` must equal the
             UNet's `cross_attention_dim`).
+        default_guidance_scale (`float`, *optional*, defaults to 3.0):
+            The guidance scale of a call that gives none. Stored in `model_index.json` (as SDXL stores
+            `force_zeros_for_empty_prompt`), so a shipped model carries the scale tuned for it.
+        context_strength (`float`, *optional*, defaults to 1.0):
+            The `strength` of a call that gives neither `strength` nor `image`: below 1 such a call starts from the
+            context encoder's latent corrupted to this level (the thesis' sampling, §IV.4), and needs a
+            `context_encoder`. Stored in `model_index.json` like `default_guidance_scale`. A call with `image`
+            defaults to `strength=1` (the area to paint is repainted from noise).
+        hint_regions (`bool`, *optional*, defaults to `False`):
+            The `hint_regions` of a call that gives none (stored in `model_index.json`).
     """
 
     model_cpu_offload_seq = "image_encoder->context_encoder->unet->vae"
@@ -86,10 +96,26 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         scheduler: KarrasDiffusionSchedulers,
         context_encoder: Optional[StablePaintContextEncoder] = None,
         image_encoder=None,
+        default_guidance_scale: float = 3.0,
+        context_strength: float = 1.0,
+        hint_regions: bool = False,
     ):
         super().__init__()
+        _check_guidance_scale(default_guidance_scale, "default_guidance_scale")
+        _check_strength(context_strength, "context_strength")
+        if context_strength < 1 and context_encoder is None:
+            raise ValueError(
+                f"`context_strength={context_strength}` starts from the context encoder's latent: give a "
+                "`context_encoder`, or use `context_strength=1`."
+            )
         self.register_modules(
             vae=vae, unet=unet, scheduler=scheduler, context_encoder=context_encoder, image_encoder=image_encoder
+        )
+        check_bool_options(hint_regions=hint_regions)
+        self.register_to_config(
+            default_guidance_scale=float(default_guidance_scale),
+            context_strength=float(context_strength),
+            hint_regions=hint_regions,
         )
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if getattr(self, "vae", None) else 8
         # The processor's working size is a multiple of 8 that the VAE and the 1/4 hint resolution both divide.
@@ -169,8 +195,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
                 "(latent + lineart + hints + mask + masked-image latents); widen it with "
                 "`stablepaint.models.stablepaint.widen_conv_in`."
             )
-        if not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
-            raise ValueError(f"`strength` must be a number in [0, 1], got {strength!r}.")
+        _check_strength(strength, "strength")
         if strength < 1 and image is None and self.context_encoder is None:
             raise ValueError(
                 f"`strength={strength}` corrupts a start latent, which comes from `image` or from the pipeline's "
@@ -182,8 +207,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             or num_inference_steps < 1
         ):
             raise ValueError(f"`num_inference_steps` must be a positive int, got {num_inference_steps!r}.")
-        if not isinstance(guidance_scale, (int, float)) or guidance_scale < 0:
-            raise ValueError(f"`guidance_scale` must be a number >= 0, got {guidance_scale!r}.")
+        _check_guidance_scale(guidance_scale, "guidance_scale")
         if isinstance(num_images_per_prompt, bool) or not isinstance(num_images_per_prompt, int):
             raise ValueError(f"`num_images_per_prompt` must be a positive int, got {num_images_per_prompt!r}.")
         if num_images_per_prompt < 1:
@@ -229,8 +253,8 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         mask=None,
         image=None,
         num_inference_steps: int = 50,
-        guidance_scale: float = 3.0,
-        strength: float = 1.0,
+        guidance_scale: Optional[float] = None,
+        strength: Optional[float] = None,
         num_images_per_prompt: int = 1,
         height: Optional[int] = None,
         width: Optional[int] = None,
@@ -239,6 +263,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         latents: Optional[torch.Tensor] = None,
         keep_lines: bool = False,
         flatten_regions: bool = False,
+        hint_regions: Optional[bool] = None,
         output_type: str = "pil",
         return_dict: bool = True,
         cross_attention_kwargs: Optional[Dict[str, Any]] = None,
@@ -260,13 +285,16 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
                 latent that `strength < 1` corrupts.
             num_inference_steps (`int`, *optional*, defaults to 50):
                 Denoising steps of the full schedule; `strength` runs the last `int(strength * steps)` of them.
-            guidance_scale (`float`, *optional*, defaults to 3.0):
-                Classifier-free guidance over the hints. At `<= 1` the UNet runs once per step on the conditional
-                input only; above 1 it also runs without hints (one call on the doubled batch).
-            strength (`float`, *optional*, defaults to 1.0):
+            guidance_scale (`float`, *optional*):
+                Classifier-free guidance over the hints; defaults to the pipeline's `config.default_guidance_scale`
+                (3.0 unless the model was shipped with a tuned one). At `<= 1` the UNet runs once per step on the
+                conditional input only; above 1 it also runs without hints (one call on the doubled batch). Higher
+                follows the strokes' colors more closely.
+            strength (`float`, *optional*):
                 Corruption of the start latent (thesis §IV.4 figures: 0–100%): 1 starts from pure noise; below 1 from
                 the latent of `image`, or of the context encoder when there is no `image`, noised to that level; 0
-                decodes that latent as it is.
+                decodes that latent as it is. Defaults to 1 with `image`, else to the pipeline's
+                `config.context_strength` (1 unless the model was shipped with a context encoder and a tuned one).
             num_images_per_prompt (`int`, *optional*, defaults to 1):
                 Variations per lineart (different noise).
             height (`int`, *optional*), width (`int`, *optional*):
@@ -286,6 +314,11 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             flatten_regions (`bool`, *optional*, defaults to `False`):
                 Give every region bounded by the lines its median output color
                 (`ColorizationImageProcessor.flatten_regions`): flat (cel) coloring. Loses shading inside a region.
+            hint_regions (`bool`, *optional*):
+                Colorization as in-painting: each line-bounded region holding strokes is filled with their majority
+                color and kept, and the UNet in-paints the rest around it
+                (`ColorizationImageProcessor.fill_hinted_regions`); the painted regions come out in the stroke colors
+                exactly. Defaults to the pipeline's `config.hint_regions`. Does nothing without hints.
             output_type (`str`, *optional*, defaults to `"pil"`):
                 `"pil"`, `"np"`, `"pt"` or `"latent"`.
             return_dict (`bool`, *optional*, defaults to `True`):
@@ -304,6 +337,15 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             [`ColorizationPipelineOutput`] or `tuple`: the images at the lineart's size.
         """
         # 1. Check inputs
+        if guidance_scale is None:
+            guidance_scale = self.config.default_guidance_scale
+        if strength is None:
+            strength = 1.0 if image is not None else self.config.context_strength
+        if hint_regions is None:
+            hint_regions = self.config.hint_regions
+        check_bool_options(hint_regions=hint_regions)
+        if hint_regions and hints is not None:
+            image, mask = self.image_processor.fill_hinted_regions(lineart, hints, image=image, mask=mask)
         self.check_inputs(
             image,
             strength,
@@ -425,6 +467,16 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         if not return_dict:
             return (images,)
         return ColorizationPipelineOutput(images=images)
+
+
+def _check_strength(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}.")
+
+
+def _check_guidance_scale(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
 
 
 def _repeat_items(items, repeat: int):

@@ -90,6 +90,32 @@ def parse_args(argv=None):
         "--prior_hours", type=float, default=0.0, help="wall time of those earlier runs, added to the card's"
     )
     parser.add_argument("--evaluation", default=None, help="results.md written by `stablepaint evaluate`")
+    parser.add_argument(
+        "--context_encoder",
+        default=None,
+        help="with --pipeline: a StablePaint context-stage output folder (or its context_encoder/ folder) whose "
+        "context encoder joins the pipeline (stages trained in separate runs)",
+    )
+    parser.add_argument(
+        "--context_strength",
+        type=float,
+        default=None,
+        help="with --pipeline: StablePaint's `context_strength` (the corruption of the context latent a call without "
+        "`strength` or `image` starts from), chosen on a validation split",
+    )
+    parser.add_argument(
+        "--hint_regions",
+        action="store_true",
+        help="with --pipeline: StablePaint calls default to `hint_regions=True` (the stroked regions are filled with "
+        "the stroke colors and the UNet in-paints the rest)",
+    )
+    parser.add_argument(
+        "--guidance_scale",
+        type=float,
+        default=None,
+        help="with --pipeline: the guidance scale a call without one uses (StablePaint's `default_guidance_scale`), "
+        "chosen on a validation split, e.g. with `stablepaint evaluate --guidance-scale`",
+    )
     parser.add_argument("--description", default=None, help="one line for `stablepaint models`")
     parser.add_argument("--out", default=None, help="default: stablepaint/shipped/<name>")
     args = parser.parse_args(argv)
@@ -189,6 +215,32 @@ def ship_pipeline(args) -> Path:
         if component not in getattr(pipe, "_optional_components", []):
             raise ValueError(f"--without {component}: not an optional component of {type(pipe).__name__}")
         pipe.register_modules(**{component: None})
+    if args.context_encoder is not None:
+        from stablepaint.models import StablePaintContextEncoder
+
+        if "context_encoder" not in pipe.config:
+            raise ValueError(f"--context_encoder: {type(pipe).__name__} has no `context_encoder` component")
+        source = Path(args.context_encoder)
+        source = source / "context_encoder" if (source / "context_encoder").is_dir() else source
+        pipe.register_modules(context_encoder=StablePaintContextEncoder.from_pretrained(source))
+    if args.context_strength is not None:
+        if "context_strength" not in pipe.config:
+            raise ValueError(f"--context_strength: {type(pipe).__name__} has no `context_strength`")
+        if not 0 <= args.context_strength <= 1:
+            raise ValueError(f"--context_strength must be in [0, 1], got {args.context_strength}")
+        if args.context_strength < 1 and getattr(pipe, "context_encoder", None) is None:
+            raise ValueError("--context_strength < 1 starts from the context encoder's latent: the pipeline has none")
+        pipe.register_to_config(context_strength=args.context_strength)
+    if args.hint_regions:
+        if "hint_regions" not in pipe.config:
+            raise ValueError(f"--hint_regions: {type(pipe).__name__} has no `hint_regions`")
+        pipe.register_to_config(hint_regions=True)
+    if args.guidance_scale is not None:
+        if "default_guidance_scale" not in pipe.config:
+            raise ValueError(f"--guidance_scale: {type(pipe).__name__} has no `default_guidance_scale`")
+        if not args.guidance_scale >= 0:
+            raise ValueError(f"--guidance_scale must be >= 0, got {args.guidance_scale}")
+        pipe.register_to_config(default_guidance_scale=args.guidance_scale)
     steps, hours, losses = 0, args.prior_hours, {}
     for run in args.logs or [str(folder)]:
         run_losses, run_hours, last = training_log(Path(run))

@@ -46,6 +46,14 @@ def add_colorize_parsers(commands) -> None:
         "(default: the first shipped StencilTorch model)",
     )
     colorize.add_argument("--steps", type=int, default=None, help="denoising steps (diffusion models only)")
+    colorize.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        metavar="G",
+        help="classifier-free guidance over the hints (StablePaint only; default: the model's own, higher follows "
+        "the strokes more closely)",
+    )
     colorize.add_argument("--seed", type=int, default=0, help="seed of image i is SEED + i (default: 0)")
     colorize.add_argument("--num-images", type=int, default=1, metavar="K", help="variations to write (default: 1)")
     colorize.add_argument("--keep-lines", action="store_true", help="copy the lineart's lines into the output exactly")
@@ -53,6 +61,13 @@ def add_colorize_parsers(commands) -> None:
         "--flatten-regions",
         action="store_true",
         help="one color per region bounded by the lines (flat/cel coloring; the model's color under your strokes)",
+    )
+    colorize.add_argument(
+        "--hint-regions",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="StablePaint: fill each region you stroked with your stroke color and in-paint the rest around it "
+        "(default: the model's own setting)",
     )
     colorize.add_argument(
         "--extract-lineart", action="store_true", help="LINEART is a drawing: extract its lineart first (xDoG)"
@@ -139,6 +154,8 @@ def _pipeline_kwargs(pipe, args, lineart, hints, mask, image) -> dict:
     wanted["keep_lines"] = ("--keep-lines", True if args.keep_lines else None)
     wanted["flatten_regions"] = ("--flatten-regions", True if args.flatten_regions else None)
     wanted["num_inference_steps"] = ("--steps", args.steps)
+    wanted["guidance_scale"] = ("--guidance-scale", args.guidance_scale)
+    wanted["hint_regions"] = ("--hint-regions" if args.hint_regions else "--no-hint-regions", args.hint_regions)
     kwargs = {}
     for key, (flag, value) in wanted.items():
         if value is None:
@@ -169,6 +186,8 @@ def run_colorize(args: argparse.Namespace) -> int:
         raise CLIError(f"--num-images must be at least 1, got {args.num_images}.")
     if args.steps is not None and args.steps < 1:
         raise CLIError(f"--steps must be at least 1, got {args.steps}.")
+    if args.guidance_scale is not None and not args.guidance_scale >= 0:  # NaN fails too
+        raise CLIError(f"--guidance-scale must be a number >= 0, got {args.guidance_scale}.")
     paths = output_paths(args.output, args.num_images, args.lineart)
     lineart = _load_input(args.lineart, "LINEART")
     if args.extract_lineart:

@@ -213,11 +213,18 @@ def pipeline_arguments(pipe) -> Optional[set]:
 
 
 def run_pipeline(
-    pipe, samples: Sequence[EvaluationSample], regime: str, steps: int, device=None, flatten_regions: bool = False
+    pipe,
+    samples: Sequence[EvaluationSample],
+    regime: str,
+    steps: int,
+    device=None,
+    flatten_regions: bool = False,
+    guidance_scale: Optional[float] = None,
 ):
     """Color a batch of samples in a regime; returns the `(B, 3, H, W)` outputs in [0, 1] and the arguments the
     pipeline did not take. `flatten_regions=True` is passed to the pipelines that take it (not noted otherwise: a
-    pipeline without it, like the flat-fill baseline, colors flat regions already or has no such option)."""
+    pipeline without it, like the flat-fill baseline, colors flat regions already or has no such option), and so is a
+    `guidance_scale` (`None`: the pipeline's default)."""
     accepted = pipeline_arguments(pipe)
     generator_device = "cpu"  # CPU generators: the same draws on every device
     kwargs: Dict[str, Any] = {
@@ -229,6 +236,8 @@ def run_pipeline(
     }
     if flatten_regions:
         kwargs["flatten_regions"] = True
+    if guidance_scale is not None:
+        kwargs["guidance_scale"] = guidance_scale
     dropped = [] if accepted is None else [name for name in _NOTED_ARGUMENTS if name not in accepted]
     if regime == "none":  # no hints to give: not a dropped argument
         dropped = [name for name in dropped if name != "hints"]
@@ -284,6 +293,7 @@ def evaluate(
     progress: bool = True,
     reference: Optional[str] = "flat-fill",
     flatten_regions: bool = False,
+    guidance_scale: Optional[float] = None,
 ) -> Dict[str, Any]:
     """Evaluate pipelines and write `results.json`, `results.md` and `grid_<model>.png` to `out_dir`.
 
@@ -308,6 +318,8 @@ def evaluate(
             no comparison.
         flatten_regions (`bool`, *optional*, defaults to `False`): Call the pipelines that take it with
             `flatten_regions=True` (each line-bounded region gets its median output color).
+        guidance_scale (`float`, *optional*): Classifier-free guidance scale for the pipelines that take one
+            (StablePaint); `None` keeps each pipeline's default (`config.default_guidance_scale`), noted per model.
 
     Returns:
         `dict`: what `results.json` holds (with `per_sample` hint and region errors, and `paired`).
@@ -332,6 +344,10 @@ def evaluate(
         raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}.")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"`steps` must be a positive int, got {steps!r}.")
+    if guidance_scale is not None and (
+        isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or not guidance_scale >= 0
+    ):
+        raise ValueError(f"`guidance_scale` must be a number >= 0 or None, got {guidance_scale!r}.")
     if load_pipeline is None:
         from .zoo import load_pipeline
     from .zoo import resolve_device
@@ -370,7 +386,9 @@ def evaluate(
             values = per_sample[model][regime] = {name: [] for name in PAIRED_METRICS}
             for batch in batches:
                 batch_samples = [samples[index] for index in batch]
-                outputs, dropped = run_pipeline(pipe, batch_samples, regime, steps, device, flatten_regions)
+                outputs, dropped = run_pipeline(
+                    pipe, batch_samples, regime, steps, device, flatten_regions, guidance_scale
+                )
                 dropped_all.update(dropped)
                 index = torch.tensor(list(batch))
                 hints = None if hint_tensors[regime] is None else hint_tensors[regime][index]
@@ -384,6 +402,14 @@ def evaluate(
                 bar.update(1)
             results[model][regime] = {name: _json_value(value) for name, value in metrics.compute().items()}
         notes[model] = [f"the pipeline takes no `{name}`: not passed" for name in sorted(dropped_all)]
+        default_scale = getattr(getattr(pipe, "config", None), "default_guidance_scale", None)
+        if guidance_scale is None and default_scale is not None:
+            notes[model].append(f"guidance scale {default_scale:g} (the pipeline's default)")
+        if getattr(getattr(pipe, "config", None), "hint_regions", False) is True:
+            notes[model].append(
+                "`hint_regions=True` (the pipeline's default): the stroked regions are filled with the stroke colors "
+                "and the model in-paints the rest"
+            )
         _write_grid(make_grid, out_dir, model, samples, grid_regime, torch.cat(grid_outputs)[:grid_samples])
         del pipe
     bar.close()
@@ -400,6 +426,7 @@ def evaluate(
             "steps": steps,
             "batch_size": batch_size,
             "flatten_regions": bool(flatten_regions),
+            "guidance_scale": guidance_scale,
             "device": str(device or "cpu"),
             "feature_extractor": getattr(extractor, "source", type(extractor).__name__),
             "lpips": metrics.lpips is not None,
@@ -507,8 +534,11 @@ def format_table(report: Dict[str, Any]) -> str:
     text = [
         f"Evaluation of {len(results)} model(s) on {config['num_samples']} samples of `{config['data']}` at "
         f"{config['resolution']}², seed {config['seed']} ({versions})"
+        + (", every model that takes it called with `flatten_regions=True`" if config.get("flatten_regions") else "")
         + (
-            ", every model that takes it called with `flatten_regions=True`." if config.get("flatten_regions") else "."
+            f", guidance scale {config['guidance_scale']:g} for the models that take one."
+            if config.get("guidance_scale") is not None
+            else "."
         ),
         "",
         *lines,
@@ -587,6 +617,13 @@ def add_evaluate_parser(commands) -> None:
         action="store_true",
         help="call the models that take it with flatten_regions=True (median color per line-bounded region)",
     )
+    parser.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        metavar="G",
+        help="classifier-free guidance scale of the models that take one (default: each model's own)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.set_defaults(func=run_evaluate)
 
@@ -611,6 +648,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         vgg_weights=args.vgg_weights,
         reference=args.reference,
         flatten_regions=args.flatten_regions,
+        guidance_scale=args.guidance_scale,
     )
     print(format_table(report), end="")
     print(f"wrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'results.md'} and the grids")

@@ -519,6 +519,88 @@ class ColorizationImageProcessor(ConfigMixin):
             array[region] = np.round(values).astype(array.dtype) if scale is None else values.astype(array.dtype)
         return _rebuild_output(images, arrays, scale)
 
+    def fill_hinted_regions(
+        self,
+        lineart: ImageInput,
+        hints: ImageInput,
+        image: Optional[ImageInput] = None,
+        mask: Optional[ImageInput] = None,
+        threshold: int = 128,
+    ) -> Tuple[Optional[List[PIL.Image.Image]], Optional[List[PIL.Image.Image]]]:
+        """
+        Colorization as in-painting (StencilTorch's reformulation, thesis §IV.3): every region bounded by the lines
+        (a 4-connected component of the lineart pixels at least as light as `threshold`, inside `mask`) that the user
+        painted in takes the color most of the stroke pixels in it have, and leaves the area to color. An
+        in-painting model then colors the rest — the regions without a stroke and the lines — around those regions,
+        and the painted regions come out in the stroke colors exactly.
+
+        Args:
+            lineart (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, `str`, `os.PathLike` or a list of those):
+                The caller's lineart (its size is the size of the returned images).
+            hints (same types):
+                RGBA strokes (alpha marks them) or strokes on white, at any size of the lineart's aspect ratio.
+            image (same types, *optional*):
+                The caller's previous image (kept where it is not painted over); white without one.
+            mask (same types, *optional*):
+                The caller's mask (white = area to color; default: everything). Regions are cut by it.
+            threshold (`int`, *optional*, defaults to `128`):
+                Lineart pixels darker than this (in [0, 255]) are the lines that bound the regions.
+
+        Returns:
+            `(images, masks)`: lists of RGB and L images at the lineart's size, the painted regions filled in and
+            taken out of the mask; or `(image, mask)` as given when no stroke falls in a region.
+        """
+        from scipy import ndimage
+
+        if not 0 <= threshold <= 256:
+            raise ValueError(f"`threshold` must lie in [0, 256], got {threshold!r}.")
+        linearts = _load_batch(lineart, "lineart")
+        batch_size = len(linearts)
+        strokes = [self._to_hint_rgba(item) for item in _load_batch_like(hints, "hints", batch_size)]
+        images = None if image is None else _load_batch_like(image, "image", batch_size)
+        masks = None if mask is None else _load_batch_like(mask, "mask", batch_size)
+        filled, new_masks, any_painted = [], [], False
+        for index, line_image in enumerate(linearts):
+            gray = np.asarray(_flatten_alpha(line_image, "lineart").convert("L"))
+            size = gray.shape
+            self._check_aspect_ratio(strokes[index], size, "hints", "`lineart`")
+            inside = np.ones(size, dtype=bool)
+            if masks is not None:
+                self._check_aspect_ratio(masks[index], size, "mask", "`lineart`")
+                inside = np.asarray(_resize(_to_mask_l(masks[index]), size, PIL.Image.Resampling.NEAREST)) >= 128
+            if images is not None:
+                self._check_aspect_ratio(images[index], size, "image", "`lineart`")
+                canvas = np.array(_resize(_flatten_alpha(images[index], "image"), size, PIL.Image.Resampling.BICUBIC))
+            else:
+                canvas = np.full(size + (3,), 255, dtype=np.uint8)
+            rgba = _resize_hints(_to_tensor(strokes[index]), size)
+            stroke = rgba[3].numpy() > 0
+            colors = np.round(rgba[:3].permute(1, 2, 0).numpy() * 255)
+            labels, num_regions = ndimage.label((gray >= threshold) & inside)
+            stroke_labels = np.where(stroke, labels, 0)
+            painted = np.flatnonzero(np.bincount(stroke_labels.ravel(), minlength=num_regions + 1)[1:]) + 1
+            area = inside.copy()
+            if painted.size:
+                any_painted = True
+                # The majority stroke color of each painted region: unique (region, color) pairs and their counts,
+                # sorted by region then count, the last pair of each region wins.
+                under = stroke_labels > 0
+                codes = colors[under].astype(np.int64) @ np.array([1 << 16, 1 << 8, 1], dtype=np.int64)
+                pairs, counts = np.unique(stroke_labels[under].astype(np.int64) << 24 | codes, return_counts=True)
+                order = np.lexsort((counts, pairs >> 24))
+                last = np.r_[np.diff(pairs[order] >> 24) != 0, True]
+                winners = pairs[order][last]
+                table = np.zeros((num_regions + 1, 3), dtype=np.uint8)
+                table[winners >> 24] = np.stack([(winners >> shift) & 255 for shift in (16, 8, 0)], axis=1)
+                region = np.isin(labels, painted)
+                canvas[region] = table[labels[region]]
+                area &= ~region
+            filled.append(PIL.Image.fromarray(canvas, "RGB"))
+            new_masks.append(PIL.Image.fromarray(np.where(area, 255, 0).astype(np.uint8), "L"))
+        if not any_painted:
+            return image, mask
+        return filled, new_masks
+
     def _lines_and_masks(self, arrays: List[np.ndarray], lineart: ImageInput, mask: Optional[ImageInput]):
         """For each output array: the caller's lineart as `(H, W)` uint8 gray and the boolean mask (all `True`
         without one), both checked to be at the output's size."""

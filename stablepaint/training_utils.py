@@ -202,7 +202,11 @@ def build_train_dataloader(
     `epoch_batches`). `transform` may be any `set_epoch`-able callable that makes the dataset's rows (e.g. the
     workflow stages); it defaults to a `ColorizationTransform` built from `config`.
     """
-    config = config or SynthesisConfig(resolution=args.resolution, segmentation=args.segmentation)
+    config = config or SynthesisConfig(
+        resolution=args.resolution,
+        segmentation=args.segmentation,
+        full_mask_probability=getattr(args, "full_mask_probability", None),
+    )
     with accelerator.main_process_first():
         dataset, transform = load_training_dataset(args, config, transform)
     generator = torch.Generator().manual_seed(args.seed)

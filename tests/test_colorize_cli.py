@@ -129,6 +129,22 @@ def test_seed_reproducibility_and_variations(stablepaint_folder, tmp_path, capsy
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == [f"lineart_32x32_{i}.png" for i in (0, 1)]
 
+    # --guidance-scale reaches the pipeline: its default (3) is the same image, another scale another one
+    for name, scale in (("g3", 3), ("g1", 1)):
+        code, _, err = run(capsys, *common, "--seed", 3, "--guidance-scale", scale, "-o", tmp_path / f"{name}.png")
+        assert code == 0, err
+    assert (tmp_path / "g3.png").read_bytes() == outputs["a"].read_bytes()
+    assert (tmp_path / "g1.png").read_bytes() != outputs["a"].read_bytes()
+
+    # --hint-regions: the region holding the stroke comes out in the stroke's color (the model's default is off)
+    code, _, err = run(capsys, *common, "--hint-regions", "-o", tmp_path / "regions.png")
+    assert code == 0, err
+    regions = np.asarray(Image.open(tmp_path / "regions.png"))
+    np.testing.assert_array_equal(regions[:8, :14], np.broadcast_to([220, 40, 40], (8, 14, 3)))
+    code, _, err = run(capsys, *common, "--no-hint-regions", "-o", tmp_path / "no_regions.png")
+    assert code == 0, err
+    assert (tmp_path / "no_regions.png").read_bytes() != (tmp_path / "regions.png").read_bytes()
+
 
 def test_extract_lineart_from_a_drawing(shipped, tmp_path, capsys, illustration):
     illustration.save(tmp_path / "drawing.png")
@@ -148,6 +164,9 @@ def test_extract_lineart_from_a_drawing(shipped, tmp_path, capsys, illustration)
         ("unknown model", "--model"),
         ("GAN with --num-images 2", "--num-images"),
         ("GAN with --steps", "--steps"),
+        ("GAN with --guidance-scale", "--guidance-scale"),
+        ("negative --guidance-scale", "--guidance-scale"),
+        ("GAN with --hint-regions", "--hint-regions"),
         ("unknown output format", "--output"),
     ],
 )
@@ -166,6 +185,9 @@ def test_clear_errors_name_the_argument(shipped, tmp_path, capsys, case, argumen
         "unknown model": [paths["lineart"], "--model", "no-such-model"],
         "GAN with --num-images 2": [paths["lineart"], "--num-images", 2],
         "GAN with --steps": [paths["lineart"], "--steps", 4],
+        "GAN with --guidance-scale": [paths["lineart"], "--guidance-scale", 5],
+        "negative --guidance-scale": [paths["lineart"], "--guidance-scale", -1],
+        "GAN with --hint-regions": [paths["lineart"], "--hint-regions"],
         "unknown output format": [paths["lineart"], "-o", tmp_path / "out.unknownformat"],
     }[case]
     if "-o" not in argv:

@@ -146,6 +146,16 @@ def test_no_masks_config_gives_full_masks(illustration):
     assert np.asarray(example["mask"]).min() == 255
 
 
+@pytest.mark.parametrize("probability, full_share", [(1.0, (1.0, 1.0)), (0.0, (0.0, 0.15)), (0.5, (0.3, 0.7))])
+def test_full_mask_probability_sets_the_share_of_full_masks(illustration, probability, full_share):
+    config = SynthesisConfig(resolution=32, segmentation="slic", n_colors=4, full_mask_probability=probability)
+    masks = [np.asarray(synthesize_example(illustration, seed=seed, config=config)["mask"]) for seed in range(40)]
+    full = np.mean([mask.min() == 255 for mask in masks])
+    assert full_share[0] <= full <= full_share[1]
+    if probability < 1:
+        assert any(mask.min() == 0 for mask in masks)  # the other kinds are still drawn
+
+
 def test_synthesis_config_validation():
     with pytest.raises(ValueError, match="resolution"):
         SynthesisConfig(resolution=4)
@@ -153,6 +163,8 @@ def test_synthesis_config_validation():
         SynthesisConfig(resolution=30, hint_scale=4)
     with pytest.raises(ValueError, match="segmentation"):
         SynthesisConfig(segmentation="watershed")
+    with pytest.raises(ValueError, match="full_mask_probability"):
+        SynthesisConfig(full_mask_probability=1.5)
 
 
 def test_slic_segmentation_also_gives_flat_colors(illustration):

@@ -343,6 +343,35 @@ def test_evaluate_flatten_regions_reaches_the_pipelines_that_take_it(eval_pairs,
     assert "called with" not in (tmp_path / "off" / "results.md").read_text()
 
 
+def test_evaluate_guidance_scale_reaches_the_pipelines_that_take_it_and_defaults_are_noted(
+    eval_pairs, vgg16_weights, tmp_path
+):
+    calls = []
+
+    class Guided:
+        config = SimpleNamespace(default_guidance_scale=4.5, hint_regions=True)
+
+        def __call__(self, lineart, hints=None, guidance_scale=None, output_type="pil", return_dict=True):
+            calls.append(guidance_scale)
+            return FlatFillPipeline()(lineart, hints=hints, output_type=output_type, return_dict=return_dict)
+
+    def load(name, device=None):
+        return Guided() if name == "guided" else FlatFillPipeline()
+
+    models = ["guided", "flat-fill"]
+    report = evaluate_sparse_hints(models, eval_pairs, tmp_path / "on", 2, vgg16_weights, load, guidance_scale=7.0)
+    assert calls == [7.0] and report["config"]["guidance_scale"] == 7.0
+    assert report["notes"]["flat-fill"] == [] and len(report["notes"]["guided"]) == 1
+    assert "`hint_regions=True` (the pipeline's default)" in report["notes"]["guided"][0]
+    assert "guidance scale 7 for the models that take one" in (tmp_path / "on" / "results.md").read_text()
+    report = evaluate_sparse_hints(models, eval_pairs, tmp_path / "off", 2, vgg16_weights, load)
+    assert calls == [7.0, None] and report["config"]["guidance_scale"] is None
+    assert report["notes"]["guided"][0] == "guidance scale 4.5 (the pipeline's default)"
+    assert "guidance scale 4.5 (the pipeline's default)" in (tmp_path / "off" / "results.md").read_text()
+    with pytest.raises(ValueError, match="`guidance_scale`"):
+        evaluate_sparse_hints(models, eval_pairs, tmp_path / "bad", 2, vgg16_weights, load, guidance_scale=-2.0)
+
+
 def test_pipeline_arguments_reads_art_workflow_generate():
     from stablepaint import ArtWorkflowPipeline
 

@@ -419,6 +419,42 @@ def test_flatten_regions_painted_region_takes_the_color_under_the_strokes(proces
         processor.flatten_regions(images, lineart, hints=np.zeros((32, 32, 4), dtype=np.uint8))
 
 
+def test_fill_hinted_regions_fills_painted_regions_with_their_majority_stroke_color(processor):
+    lineart = _two_regions()
+    hints = np.zeros((8, 12, 4), dtype=np.uint8)  # at 1/4 of the lineart
+    hints[1, 1:4] = (220, 30, 30, 255)  # mostly red in the left region ...
+    hints[3, 1] = (30, 30, 220, 255)  # ... and one blue stroke pixel
+    images, masks = processor.fill_hinted_regions(lineart, hints)
+    image, mask = np.asarray(images[0]), np.asarray(masks[0])
+    assert image.shape == (32, 48, 3) and mask.shape == (32, 48)
+    np.testing.assert_array_equal(image[:, :20], np.broadcast_to([220, 30, 30], (32, 20, 3)))
+    np.testing.assert_array_equal(image[:, 21:], 255)  # no stroke: stays white ...
+    np.testing.assert_array_equal(mask[:, :20], 0)  # ... the painted region is kept ...
+    np.testing.assert_array_equal(mask[:, 20:], 255)  # ... the rest and the line are to color
+
+    # With a previous image and a mask, only the masked part of a region is painted; the rest is the image.
+    previous = np.full((32, 48, 3), 90, dtype=np.uint8)
+    user_mask = np.zeros((32, 48), dtype=np.uint8)
+    user_mask[:16] = 255
+    images, masks = processor.fill_hinted_regions(lineart, hints, image=previous, mask=user_mask)
+    image, mask = np.asarray(images[0]), np.asarray(masks[0])
+    np.testing.assert_array_equal(image[:16, :20], np.broadcast_to([220, 30, 30], (16, 20, 3)))
+    np.testing.assert_array_equal(image[16:], 90)
+    np.testing.assert_array_equal(mask[16:], 0)
+    np.testing.assert_array_equal(mask[:16, :20], 0)
+    np.testing.assert_array_equal(mask[:16, 20:], 255)
+
+
+def test_fill_hinted_regions_without_strokes_returns_the_inputs(processor):
+    lineart, previous, user_mask = _two_regions(), np.zeros((32, 48, 3), np.uint8), np.zeros((32, 48), np.uint8)
+    image, mask = processor.fill_hinted_regions(
+        lineart, np.zeros((32, 48, 4), np.uint8), image=previous, mask=user_mask
+    )
+    assert image is previous and mask is user_mask
+    with pytest.raises(ValueError, match="`hints` has size"):
+        processor.fill_hinted_regions(lineart, np.zeros((32, 32, 4), dtype=np.uint8))
+
+
 def test_flatten_regions_keeps_the_outside_of_the_mask(processor):
     lineart, mask, color = make_lineart(37, 53), make_mask(37, 53), make_color(37, 53)
     out = processor.preprocess(lineart, mask=mask, image=color)

@@ -168,3 +168,66 @@ def test_ship_model_from_a_saved_pipeline_completes_its_card(tmp_path):
         )
     with pytest.raises(SystemExit):
         ship.parse_args(["--run", "x", "--name", "y", "--command", "c", "--hardware", "h"])  # no --family
+
+
+def test_ship_model_sets_the_shipped_stablepaint_guidance_scale(tmp_path):
+    from test_stablepaint import get_dummy_components
+
+    from stablepaint import StablePaintPipeline
+
+    ship = load_script()
+    folder = tmp_path / "stablepaint"
+    StablePaintPipeline(**get_dummy_components(context_encoder=False)).save_pretrained(folder)
+    (folder / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n\n# A StablePaint\n")
+    write_logs(folder, steps=5)
+    common = ["--pipeline", str(folder), "--command", "c", "--hardware", "h", "--logs", str(folder)]
+    out = ship.main(
+        common + ["--name", "sp", "--guidance_scale", "8", "--hint_regions", "--out", str(tmp_path / "sp")]
+    )
+    index = json.loads((out / "model_index.json").read_text())
+    assert index["default_guidance_scale"] == 8.0 and index["hint_regions"] is True
+    assert StablePaintPipeline.from_pretrained(out).config.default_guidance_scale == 8.0
+    out = ship.main(common + ["--name", "sp3", "--out", str(tmp_path / "sp3")])  # no flag: the folder's own
+    assert StablePaintPipeline.from_pretrained(out).config.default_guidance_scale == 3.0
+    assert StablePaintPipeline.from_pretrained(out).config.hint_regions is False
+    assert StablePaintPipeline.from_pretrained(out).context_encoder is None
+    with pytest.raises(ValueError, match="has none"):
+        ship.main(common + ["--name", "spc", "--context_strength", "0.5", "--out", str(tmp_path / "spc")])
+
+    # A context encoder trained in another run joins the pipeline, with the strength its calls start from.
+    encoder = get_dummy_components(context_encoder=True)["context_encoder"]
+    encoder.save_pretrained(tmp_path / "context-run" / "context_encoder")
+    flags = ["--context_encoder", str(tmp_path / "context-run"), "--context_strength", "0.4"]
+    out = ship.main(common + ["--name", "spc", *flags, "--out", str(tmp_path / "spc")])
+    loaded = StablePaintPipeline.from_pretrained(out)
+    assert loaded.config.context_strength == 0.4
+    for name, value in loaded.context_encoder.state_dict().items():
+        torch.testing.assert_close(value.float(), encoder.state_dict()[name].half().float())
+
+
+def test_ship_model_guidance_scale_needs_a_guided_pipeline(tmp_path):
+    from test_art_workflow import get_dummy_components
+
+    from stablepaint import ArtWorkflowPipeline
+
+    ship = load_script()
+    folder = tmp_path / "workflow"
+    ArtWorkflowPipeline(**get_dummy_components()).save_pretrained(folder)
+    (folder / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n\n# A workflow\n")
+    write_logs(folder, steps=5)
+    argv = ["--pipeline", str(folder), "--name", "w", "--command", "c", "--hardware", "h", "--logs", str(folder)]
+    with pytest.raises(ValueError, match="has no `default_guidance_scale`"):
+        ship.main(argv + ["--guidance_scale", "5", "--out", str(tmp_path / "w")])
+    with pytest.raises(ValueError, match="has no `hint_regions`"):
+        ship.main(argv + ["--hint_regions", "--out", str(tmp_path / "w")])
+    assert not (tmp_path / "w").exists()
+
+
+def write_logs(run: Path, steps: int, loss: float = 1.0) -> None:
+    """Tensorboard logs of a training run, as the training scripts write them."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run / "logs" / "train"))
+    for step in range(1, steps + 1):
+        writer.add_scalar("loss", loss, step)
+    writer.close()

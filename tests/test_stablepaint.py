@@ -194,6 +194,89 @@ def test_guidance_uses_the_hints(pipe):
     assert np.abs(with_hints - without).max() > 0
 
 
+def reloaded(pipe, folder):
+    """`pipe` saved to `folder` and loaded back with `from_pretrained` (progress bars off)."""
+    pipe.save_pretrained(folder)
+    loaded = StablePaintPipeline.from_pretrained(folder)
+    loaded.set_progress_bar_config(disable=True)
+    return loaded
+
+
+def test_default_guidance_scale_is_stored_with_the_pipeline_and_used_when_none_is_given(tmp_path):
+    loaded = reloaded(
+        StablePaintPipeline(**get_dummy_components(context_encoder=False), default_guidance_scale=6.5), tmp_path
+    )
+    assert loaded.config.default_guidance_scale == 6.5
+    inputs = get_dummy_inputs()
+    implicit = run(loaded, lineart=inputs["lineart"], hints=inputs["hints"])
+    assert loaded.guidance_scale == 6.5
+    np.testing.assert_array_equal(
+        implicit, run(loaded, lineart=inputs["lineart"], hints=inputs["hints"], guidance_scale=6.5)
+    )
+    assert (
+        np.abs(implicit - run(loaded, lineart=inputs["lineart"], hints=inputs["hints"], guidance_scale=3.0)).max() > 0
+    )
+    # A pipeline saved before the option existed (no key in model_index.json) keeps the former default, 3.
+    assert StablePaintPipeline(**get_dummy_components(context_encoder=False)).config.default_guidance_scale == 3.0
+
+
+def test_context_strength_is_the_start_of_calls_without_image_or_strength(tmp_path):
+    loaded = reloaded(StablePaintPipeline(**get_dummy_components(), context_strength=0.5), tmp_path)
+    assert loaded.config.context_strength == 0.5
+    inputs = get_dummy_inputs()
+    conditioning = {"lineart": inputs["lineart"], "hints": inputs["hints"], "num_inference_steps": 4}
+    implicit = run(loaded, **conditioning)
+    assert loaded.num_timesteps == 2  # half of the 4-step schedule: started from the corrupted context latent
+    np.testing.assert_array_equal(implicit, run(loaded, **conditioning, strength=0.5))
+    assert np.abs(implicit - run(loaded, **conditioning, strength=1.0)).max() > 0
+    # With `image`, a call without strength repaints from noise (the whole schedule), whatever the context strength.
+    with_image = run(loaded, **conditioning, image=inputs["image"], mask=inputs["mask"])
+    assert loaded.num_timesteps == 4
+    np.testing.assert_array_equal(
+        with_image, run(loaded, **conditioning, image=inputs["image"], mask=inputs["mask"], strength=1.0)
+    )
+    with pytest.raises(ValueError, match="`context_strength=0.5` starts from the context encoder's latent"):
+        StablePaintPipeline(**get_dummy_components(context_encoder=False), context_strength=0.5)
+    with pytest.raises(ValueError, match="`context_strength`"):
+        StablePaintPipeline(**get_dummy_components(), context_strength=1.5)
+    assert StablePaintPipeline(**get_dummy_components(context_encoder=False)).config.context_strength == 1.0
+
+
+def test_hint_regions_paints_the_stroked_regions_in_the_stroke_color_exactly(tmp_path):
+    pipe = StablePaintPipeline(**get_dummy_components(context_encoder=False), hint_regions=True)
+    pipe.set_progress_bar_config(disable=True)
+    inputs = get_dummy_inputs()  # lines at y = 8 and x = 16 cut four regions; a red stroke in the top-left one
+    images = run(pipe, lineart=inputs["lineart"], hints=inputs["hints"], output_type="pil")
+    result = np.asarray(images[0])
+    np.testing.assert_array_equal(result[:8, :16], np.broadcast_to([200, 40, 40], (8, 16, 3)))
+    assert not (result[9:, 17:] == [200, 40, 40]).all(axis=-1).all()  # the other regions are the model's
+    explicit_off = np.asarray(
+        run(pipe, **{k: inputs[k] for k in ("lineart", "hints")}, hint_regions=False, output_type="pil")[0]
+    )
+    assert not (explicit_off[:8, :16] == [200, 40, 40]).all()
+    # the config default is saved with the pipeline; without hints the option changes nothing
+    pipe.save_pretrained(tmp_path)
+    assert StablePaintPipeline.from_pretrained(tmp_path).config.hint_regions is True
+    np.testing.assert_array_equal(
+        run(pipe, lineart=inputs["lineart"]), run(pipe, lineart=inputs["lineart"], hint_regions=False)
+    )
+    # with a mask and an image: the outside of the mask stays the image, bit for bit
+    kept = run(pipe, **inputs, output_type="pil")[0]
+    outside = inputs["mask"] < 128
+    np.testing.assert_array_equal(np.asarray(kept)[outside], inputs["image"][outside])
+    with pytest.raises(TypeError, match="`hint_regions` must be a bool"):
+        run(pipe, lineart=inputs["lineart"], hints=inputs["hints"], hint_regions="yes")
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), "3", True])
+def test_bad_guidance_scale_is_named(pipe, value):
+    inputs = get_dummy_inputs()
+    with pytest.raises(ValueError, match="`guidance_scale`"):
+        run(pipe, lineart=inputs["lineart"], guidance_scale=value)
+    with pytest.raises(ValueError, match="`default_guidance_scale`"):
+        StablePaintPipeline(**get_dummy_components(context_encoder=False), default_guidance_scale=value)
+
+
 def test_strength_zero_returns_vae_reconstruction(pipe):
     inputs = get_dummy_inputs()
     images = run(pipe, lineart=inputs["lineart"], image=inputs["image"], strength=0.0, output_type="pt")

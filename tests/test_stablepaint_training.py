@@ -79,7 +79,14 @@ def test_context_stage_two_processes_resume(tmp_path, illustration_folder, run_a
         run_accelerate,
         illustration_folder,
         out,
-        ["--stage", "context", "--pretrained_vae_model_name_or_path", sd_checkpoint / "vae"],
+        [
+            "--stage",
+            "context",
+            "--pretrained_vae_model_name_or_path",
+            sd_checkpoint / "vae",
+            "--hint_loss_weight",
+            "2",
+        ],
     )
     from stablepaint.models import StablePaintContextEncoder
 
@@ -171,3 +178,50 @@ def test_resuming_a_finished_run_trains_no_further_step(tmp_path, illustration_f
     assert again.returncode == 0, again.stderr[-4000:]
     for key, value in load_file(weights).items():
         torch.testing.assert_close(value, finished[key], rtol=0, atol=0)
+
+
+def load_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_stablepaint", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_context_hint_loss_adds_the_stroke_l1_of_the_decoded_image(tmp_path):
+    from test_stablepaint import get_dummy_components
+
+    from stablepaint.gan_training import stroke_l1
+    from stablepaint.models import StablePaintContextEncoder
+
+    script = load_script()
+    vae = get_dummy_components(context_encoder=False)["vae"]
+    encoder = StablePaintContextEncoder.from_vae(vae)
+    generator = torch.Generator().manual_seed(0)
+    hints = torch.zeros(2, 4, 8, 8)
+    hints[:, :3, 2:4, 1:6] = torch.tensor([0.8, -0.6, -0.6]).view(3, 1, 1)
+    hints[:, 3:, 2:4, 1:6] = 1
+    batch = {
+        "image": torch.rand(2, 3, 32, 32, generator=generator) * 2 - 1,
+        "lineart": torch.ones(2, 1, 32, 32),
+        "hints": hints,
+    }
+    args = script.parse_args(
+        ["--stage", "context", "--pretrained_vae_model_name_or_path", str(tmp_path), "--output_dir", str(tmp_path)]
+        + ["--train_data_dir", str(tmp_path)]
+    )
+    base = script.context_loss(args, encoder, vae, batch)
+    args.hint_loss_weight = 2.5
+    with_hints = script.context_loss(args, encoder, vae, batch)
+    with torch.no_grad():
+        decoded = vae.decode(encoder(batch["lineart"], batch["hints"]).latents).sample
+    expected = base + 2.5 * stroke_l1(decoded.float(), hints)
+    torch.testing.assert_close(with_hints, expected)
+    assert with_hints > base
+    with pytest.raises(ValueError, match="--hint_loss_weight"):
+        script.parse_args(
+            ["--stage", "context", "--pretrained_vae_model_name_or_path", str(tmp_path), "--output_dir", str(tmp_path)]
+            + ["--train_data_dir", str(tmp_path)]
+            + ["--hint_loss_weight", "1", "--decoder_loss_weight", "0"]
+        )

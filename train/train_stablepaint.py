@@ -47,6 +47,7 @@ from stablepaint.diffusion_utils import (
     unet_conditioning,
     unet_in_channels,
 )
+from stablepaint.gan_training import stroke_l1
 from stablepaint.hub import find_attribution
 from stablepaint.models.stablepaint import StablePaintContextEncoder, vae_scale_factor, widen_conv_in
 from stablepaint.training_utils import (
@@ -108,6 +109,20 @@ def parse_args(input_args=None):
         help="context stage: weight of the L1 between the shared decoder's image of the predicted latent and the "
         "illustration (the latent MSE has weight 1).",
     )
+    group.add_argument(
+        "--full_mask_probability",
+        type=float,
+        default=None,
+        help="Probability of a full mask (no previous image: the `pipe(lineart, hints)` case) among the in-painting "
+        "masks of the data; default: 5%% (`random_mask`).",
+    )
+    group.add_argument(
+        "--hint_loss_weight",
+        type=float,
+        default=0.0,
+        help="context stage: weight of an L1 between the decoded image and the stroke colors under the strokes (not in "
+        "the thesis; the GAN scripts' --lambda_hint). Needs --decoder_loss_weight > 0.",
+    )
     group.add_argument("--prediction_type", type=str, default=None, choices=("epsilon", "v_prediction"))
     group.add_argument("--num_train_timesteps", type=int, default=1000)
     group.add_argument("--snr_gamma", type=float, default=None, help="min-SNR-γ loss weighting (5.0 recommended).")
@@ -142,6 +157,10 @@ def parse_args(input_args=None):
             raise ValueError("`--use_ema` is not supported with `--lora_rank`.")
         if args.pretrained_model_name_or_path is None:
             raise ValueError("`--lora_rank` adapts a pretrained UNet: give `--pretrained_model_name_or_path`.")
+    if args.hint_loss_weight < 0 or (args.hint_loss_weight > 0 and args.decoder_loss_weight <= 0):
+        raise ValueError(
+            "`--hint_loss_weight` must be >= 0 and needs `--decoder_loss_weight` > 0 (it is on the decoded image)."
+        )
     if not 0 <= args.conditioning_dropout_prob < 1:
         raise ValueError(f"`--conditioning_dropout_prob` must lie in [0, 1), got {args.conditioning_dropout_prob}.")
     if args.stage == "context" and args.pretrained_model_name_or_path is None:
@@ -291,6 +310,9 @@ def context_loss(args, context_encoder, vae, batch):
         # Through the shared decoder (frozen, but differentiable): the latent must decode to the illustration.
         decoded = vae.decode(latents.to(vae.dtype)).sample
         loss = loss + args.decoder_loss_weight * F.l1_loss(decoded.float(), batch["image"].float())
+        if args.hint_loss_weight > 0:
+            # ... and to the stroke colors under the strokes (a regression otherwise settles on mean colors first).
+            loss = loss + args.hint_loss_weight * stroke_l1(decoded.float(), batch["hints"].float())
     return loss
 
 
@@ -405,6 +427,8 @@ def main(args):
         _to(unet, accelerator.device, frozen_dtype)
         cast_training_params(unet, dtype=torch.float32)  # trainable LoRA weights stay in float32
     else:
+        # Weights loaded in half precision (the shipped fp16 pipelines) are trained, and kept by Adam, in float32.
+        cast_training_params(model, dtype=torch.float32)
         model.train()
     if args.gradient_checkpointing:
         model.enable_gradient_checkpointing()
