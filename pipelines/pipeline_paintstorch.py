@@ -49,6 +49,8 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
     _optional_components = ["semantic_encoder"]
     #: Channels of the colorizer's full-resolution input (lineart).
     expected_in_channels = 1
+    #: Whether the colorizer reads a mask and a previous image (in-painting), which `hint_regions` needs.
+    inpaints = False
 
     def __init__(self, colorizer: PaintsTorchGenerator, semantic_encoder: Optional[SemanticFeatureExtractor] = None):
         super().__init__()
@@ -98,6 +100,7 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
         keep_lines: bool = False,
         line_threshold: int = 128,
         flatten_regions: bool = False,
+        hint_regions: Optional[bool] = None,
         generator: Optional[Union[torch.Generator, List[torch.Generator]]] = None,
         output_type: str = "pil",
         return_dict: bool = True,
@@ -127,6 +130,11 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
                 Give every region bounded by the lines its median output color
                 (`ColorizationImageProcessor.flatten_regions`): flat (cel) coloring without the blur an up-sampled
                 output carries along the lines. Loses shading inside a region.
+            hint_regions (`bool`, *optional*):
+                In-painting pipelines (StencilTorch) only: fill each line-bounded region holding strokes with their
+                majority color, keep it, and color the rest around it
+                (`ColorizationImageProcessor.fill_hinted_regions`). Defaults to the pipeline's `config.hint_regions`
+                (off when it has none).
             generator (`torch.Generator`, *optional*):
                 Accepted for the common stablepaint signature; the GAN generator is deterministic.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
@@ -139,6 +147,18 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
         """
         # 1. Check inputs
         self.check_inputs(lineart, keep_lines, line_threshold, output_type, flatten_regions)
+        if hint_regions is None:
+            hint_regions = getattr(self.config, "hint_regions", False)
+        check_bool_options(hint_regions=hint_regions)
+        if hint_regions and not self.inpaints:
+            raise ValueError(
+                f"`hint_regions` turns coloring into in-painting, which {type(self).__name__} does not do (its "
+                "generator reads no mask); use a StencilTorchPipeline."
+            )
+        if hint_regions and hints is not None:
+            image, mask = self.image_processor.fill_hinted_regions(
+                lineart, hints, image=image, mask=mask, threshold=line_threshold
+            )
 
         # 2. Preprocess
         device, dtype = self._execution_device, self.colorizer.dtype

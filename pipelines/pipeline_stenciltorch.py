@@ -9,6 +9,7 @@ import torch
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import PaintsTorchGenerator
 from stablepaint.pipelines.pipeline_paintstorch import PaintsTorchPipeline
+from stablepaint.pipelines.pipeline_utils import check_bool_options
 
 
 class StencilTorchPipeline(PaintsTorchPipeline):
@@ -22,12 +23,22 @@ class StencilTorchPipeline(PaintsTorchPipeline):
     Args:
         colorizer ([`PaintsTorchGenerator`]): The generator, `in_channels=5` (lineart, composite RGB, mask).
         semantic_encoder ([`SemanticFeatureExtractor`], *optional*): F1, as for PaintsTorch.
+        hint_regions (`bool`, *optional*, defaults to `False`): The `hint_regions` of a call that gives none (stored
+            in `model_index.json`): fill the stroked regions with the stroke colors and in-paint the rest.
     """
 
     expected_in_channels = 5
+    inpaints = True
 
-    def __init__(self, colorizer: PaintsTorchGenerator, semantic_encoder: Optional[SemanticFeatureExtractor] = None):
+    def __init__(
+        self,
+        colorizer: PaintsTorchGenerator,
+        semantic_encoder: Optional[SemanticFeatureExtractor] = None,
+        hint_regions: bool = False,
+    ):
         super().__init__(colorizer=colorizer, semantic_encoder=semantic_encoder)
+        check_bool_options(hint_regions=hint_regions)
+        self.register_to_config(hint_regions=hint_regions)
 
     @staticmethod
     def composite(lineart: torch.Tensor, mask: torch.Tensor, image: Optional[torch.Tensor]) -> torch.Tensor:

@@ -106,8 +106,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--hint_regions",
         action="store_true",
-        help="with --pipeline: StablePaint calls default to `hint_regions=True` (the stroked regions are filled with "
-        "the stroke colors and the UNet in-paints the rest)",
+        help="StablePaint and StencilTorch calls default to `hint_regions=True` (the stroked regions are filled with "
+        "the stroke colors and the model in-paints the rest)",
     )
     parser.add_argument(
         "--guidance_scale",
@@ -298,6 +298,10 @@ def main(argv=None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out.parent))  # same file system: atomic rename
     pipe = pipeline_class(colorizer=colorizer.to(torch.float16), semantic_encoder=None)
+    if args.hint_regions:
+        if "hint_regions" not in pipe.config:
+            raise ValueError(f"--hint_regions: {pipeline_class.__name__} has no `hint_regions` (it does not in-paint)")
+        pipe.register_to_config(hint_regions=True)
     pipe.save_pretrained(staging, safe_serialization=True)
     evaluation: Optional[str] = Path(args.evaluation).read_text() if args.evaluation else None
     save_model_card(

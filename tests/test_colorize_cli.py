@@ -166,7 +166,7 @@ def test_extract_lineart_from_a_drawing(shipped, tmp_path, capsys, illustration)
         ("GAN with --steps", "--steps"),
         ("GAN with --guidance-scale", "--guidance-scale"),
         ("negative --guidance-scale", "--guidance-scale"),
-        ("GAN with --hint-regions", "--hint-regions"),
+        ("flat-fill with --hint-regions", "--hint-regions"),
         ("unknown output format", "--output"),
     ],
 )
@@ -187,7 +187,7 @@ def test_clear_errors_name_the_argument(shipped, tmp_path, capsys, case, argumen
         "GAN with --steps": [paths["lineart"], "--steps", 4],
         "GAN with --guidance-scale": [paths["lineart"], "--guidance-scale", 5],
         "negative --guidance-scale": [paths["lineart"], "--guidance-scale", -1],
-        "GAN with --hint-regions": [paths["lineart"], "--hint-regions"],
+        "flat-fill with --hint-regions": [paths["lineart"], "--model", "flat-fill", "--hint-regions"],
         "unknown output format": [paths["lineart"], "-o", tmp_path / "out.unknownformat"],
     }[case]
     if "-o" not in argv:

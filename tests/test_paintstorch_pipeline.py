@@ -241,3 +241,32 @@ def test_a_colorizer_trained_at_sample_size_works_at_that_scale_and_returns_the_
     assert seen[-1] == (64, 96)
     with pytest.raises(ValueError, match="sample_size"):
         PaintsTorchGenerator(**{**config, "sample_size": 30})
+
+
+def test_stenciltorch_hint_regions_keep_the_stroked_regions_in_the_stroke_colors(tmp_path):
+    pipe = StencilTorchPipeline(**get_dummy_components(StencilTorchPipeline, features=False), hint_regions=True)
+    inputs = get_dummy_inputs()  # lines at y = 13 and x = 28; a red stroke in the top-left region (and on the line)
+    result = np.asarray(pipe(inputs["lineart"], hints=inputs["hints"]).images[0])
+    np.testing.assert_array_equal(result[:13, :28], np.broadcast_to([220, 40, 40], (13, 28, 3)))
+    assert not (result[14:, 29:] == [220, 40, 40]).all(axis=-1).all()  # the regions without a stroke are the model's
+    plain = np.asarray(pipe(inputs["lineart"], hints=inputs["hints"], hint_regions=False).images[0])
+    assert not (plain[:13, :28] == [220, 40, 40]).all()
+    # with a mask and a previous image: outside the mask the image, bit for bit; inside, the stroked part is red
+    kept = np.asarray(pipe(**inputs).images[0])
+    outside = np.asarray(inputs["mask"]) < 128
+    np.testing.assert_array_equal(kept[outside], np.asarray(inputs["image"])[outside])
+    np.testing.assert_array_equal(kept[:13, :28], np.broadcast_to([220, 40, 40], (13, 28, 3)))
+    pipe.save_pretrained(tmp_path)
+    assert StencilTorchPipeline.from_pretrained(tmp_path).config.hint_regions is True
+
+
+def test_paintstorch_refuses_hint_regions():
+    pipe = PaintsTorchPipeline(**get_dummy_components(PaintsTorchPipeline, features=False))
+    inputs = get_dummy_inputs()
+    with pytest.raises(ValueError, match="`hint_regions` turns coloring into in-painting"):
+        pipe(inputs["lineart"], hints=inputs["hints"], hint_regions=True)
+    assert np.asarray(pipe(inputs["lineart"], hints=inputs["hints"], hint_regions=False).images[0]).shape == (
+        40,
+        56,
+        3,
+    )
