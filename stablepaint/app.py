@@ -92,6 +92,10 @@ def _over(base: np.ndarray, layer: np.ndarray) -> np.ndarray:
     return base * (1.0 - alpha) + layer[..., :3].astype(np.float32) * alpha
 
 
+#: The web app's "stroked regions" choices → the pipelines' `hint_regions` (`None`: the model's own default).
+HINT_REGION_CHOICES = {"model default": None, "on": True, "off": False}
+
+
 def _flatten_on_white(rgba: np.ndarray) -> np.ndarray:
     return _over(np.full(rgba.shape[:2] + (3,), 255.0, np.float32), rgba)
 
@@ -296,6 +300,7 @@ class ColorizationApp:
         num_images: int = 1,
         keep_lines: bool = False,
         flatten_regions: bool = False,
+        hint_regions: Optional[bool] = None,
     ) -> AppResult:
         """Run `model` on the editors' values.
 
@@ -309,6 +314,8 @@ class ColorizationApp:
             num_images (`int`): Variations (StablePaint only).
             keep_lines (`bool`): Copy the lineart's lines into the result.
             flatten_regions (`bool`): One color per region bounded by the lines (`flatten_regions` of the pipelines).
+            hint_regions (`bool`, *optional*): Keep the stroked regions in the stroke colors and in-paint the rest
+                (`hint_regions` of StencilTorch and StablePaint); `None` = the model's default.
         """
         import torch
 
@@ -351,6 +358,8 @@ class ColorizationApp:
                 "flatten_regions": bool(flatten_regions),
                 "generator": generator,
             }
+            if hint_regions is not None:
+                kwargs["hint_regions"] = bool(hint_regions)
             if kind == "diffusion":
                 kwargs.update(num_inference_steps=steps, num_images_per_prompt=num_images)
             output = pipe(lineart_image, **_supported_kwargs(pipe.__call__, kwargs))
@@ -501,9 +510,19 @@ def build_app(
 
         return wrapper
 
-    def run(model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines, flatten_regions):
+    def run(model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines, flatten_regions, regions):
         result = logic.colorize(
-            model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines, flatten_regions
+            model,
+            lineart,
+            hints,
+            mask,
+            previous,
+            seed,
+            steps,
+            num_images,
+            keep_lines,
+            flatten_regions,
+            HINT_REGION_CHOICES[regions],
         )
         stage_update = gr.update(
             choices=result.stage_names, value=result.stage_names[0] if result.stage_names else None
@@ -568,6 +587,12 @@ def build_app(
                 flatten_regions = gr.Checkbox(
                     False, label="Flat colors: one color per region bounded by the lines", elem_id="flatten-regions"
                 )
+                hint_regions = gr.Radio(
+                    list(HINT_REGION_CHOICES),
+                    value=next(iter(HINT_REGION_CHOICES)),
+                    label="Stroked regions in the stroke colors, the rest in-painted (StencilTorch, StablePaint)",
+                    elem_id="hint-regions",
+                )
                 run_button = gr.Button("Run", variant="primary", elem_id="run")
                 result = gr.Image(
                     label="Result", type="pil", format="png", interactive=False, height=360, elem_id="result"
@@ -597,7 +622,19 @@ def build_app(
         extract_button.click(guarded(extract), [drawing, sigma], [lineart])
         run_button.click(
             guarded(run),
-            [model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines, flatten_regions],
+            [
+                model,
+                lineart,
+                hints,
+                mask,
+                previous,
+                seed,
+                steps,
+                num_images,
+                keep_lines,
+                flatten_regions,
+                hint_regions,
+            ],
             [result, gallery, status, workflow_state, stage],
         )
         use_button.click(

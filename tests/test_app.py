@@ -367,3 +367,21 @@ def build_app_for_test(folder, tmp_path, **kwargs):
 
     options = {"max_image_size": 64, "max_upload_mb": 2, "temp_dir": str(tmp_path / "gradio"), **kwargs}
     return build_app({"tiny": str(folder)}, **options)
+
+
+def test_stroked_regions_choice_reaches_the_inpainting_pipelines():
+    from stablepaint import StencilTorchPipeline
+    from stablepaint.app import HINT_REGION_CHOICES
+
+    app = ColorizationApp({"tiny StencilTorch": "unused", "tiny PaintsTorch": "unused"})
+    app._pipelines["tiny StencilTorch"] = StencilTorchPipeline(**paintstorch_components(StencilTorchPipeline, False))
+    app._pipelines["tiny PaintsTorch"] = PaintsTorchPipeline(**paintstorch_components(PaintsTorchPipeline, False))
+    stroke = blank_layer()
+    stroke[3:6, 3:20] = (200, 50, 50, 255)  # in the top-left region of the lineart's cross (lines at y 13, x 28)
+    lineart, hints = editor(lineart_background()), editor(None, [stroke])
+    on = np.asarray(app.colorize("tiny StencilTorch", lineart, hints, hint_regions=HINT_REGION_CHOICES["on"]).image)
+    np.testing.assert_array_equal(on[:13, :28], np.broadcast_to([200, 50, 50], (13, 28, 3)))
+    default = np.asarray(app.colorize("tiny StencilTorch", lineart, hints).image)  # this tiny model's default: off
+    assert not (default[:13, :28] == [200, 50, 50]).all()
+    with pytest.raises(ValueError, match="hint_regions"):
+        app.colorize("tiny PaintsTorch", lineart, hints, hint_regions=True)
