@@ -510,20 +510,9 @@ def build_app(
 
         return wrapper
 
-    def run(model, lineart, hints, mask, previous, seed, steps, num_images, keep_lines, flatten_regions, regions):
-        result = logic.colorize(
-            model,
-            lineart,
-            hints,
-            mask,
-            previous,
-            seed,
-            steps,
-            num_images,
-            keep_lines,
-            flatten_regions,
-            HINT_REGION_CHOICES[regions],
-        )
+    def run(*values):
+        # The Run button's inputs, in `ColorizationApp.colorize`'s order; the last is the "Stroked regions" choice.
+        result = logic.colorize(*values[:-1], HINT_REGION_CHOICES[values[-1]])
         stage_update = gr.update(
             choices=result.stage_names, value=result.stage_names[0] if result.stage_names else None
         )
