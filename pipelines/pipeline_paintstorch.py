@@ -12,7 +12,7 @@ from stablepaint.image_processor import ColorizationImageProcessor
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import PaintsTorchGenerator
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
-from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin, check_bool_options
+from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin, apply_hint_regions, check_bool_options
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -147,18 +147,7 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
         """
         # 1. Check inputs
         self.check_inputs(lineart, keep_lines, line_threshold, output_type, flatten_regions)
-        if hint_regions is None:
-            hint_regions = getattr(self.config, "hint_regions", False)
-        check_bool_options(hint_regions=hint_regions)
-        if hint_regions and not self.inpaints:
-            raise ValueError(
-                f"`hint_regions` turns coloring into in-painting, which {type(self).__name__} does not do (its "
-                "generator reads no mask); use a StencilTorchPipeline."
-            )
-        if hint_regions and hints is not None:
-            image, mask = self.image_processor.fill_hinted_regions(
-                lineart, hints, image=image, mask=mask, threshold=line_threshold
-            )
+        image, mask = apply_hint_regions(self, hint_regions, lineart, hints, image, mask, threshold=line_threshold)
 
         # 2. Preprocess
         device, dtype = self._execution_device, self.colorizer.dtype

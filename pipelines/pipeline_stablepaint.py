@@ -27,7 +27,7 @@ from stablepaint.image_processor import OUTPUT_TYPES, ColorizationImageProcessor
 from stablepaint.models.stablepaint import StablePaintContextEncoder
 
 from .pipeline_output import ColorizationPipelineOutput
-from .pipeline_utils import CustomPipelineMixin, check_bool_options
+from .pipeline_utils import CustomPipelineMixin, apply_hint_regions, check_bool_options
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -341,11 +341,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             guidance_scale = self.config.default_guidance_scale
         if strength is None:
             strength = 1.0 if image is not None else self.config.context_strength
-        if hint_regions is None:
-            hint_regions = self.config.hint_regions
-        check_bool_options(hint_regions=hint_regions)
-        if hint_regions and hints is not None:
-            image, mask = self.image_processor.fill_hinted_regions(lineart, hints, image=image, mask=mask)
+        image, mask = apply_hint_regions(self, hint_regions, lineart, hints, image, mask)
         self.check_inputs(
             image,
             strength,

@@ -30,6 +30,23 @@ def check_bool_options(**options) -> None:
             raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}.")
 
 
+def apply_hint_regions(pipe, hint_regions, lineart, hints, image, mask, threshold: int = 128):
+    """The `(image, mask)` a colorization pipeline in-paints with under `hint_regions`
+    (`ColorizationImageProcessor.fill_hinted_regions`), or the caller's as they are. `None` reads the pipeline's
+    `config.hint_regions` (off when it has none); a pipeline whose class sets `inpaints = False` refuses it."""
+    if hint_regions is None:
+        hint_regions = getattr(pipe.config, "hint_regions", False)
+    check_bool_options(hint_regions=hint_regions)
+    if hint_regions and not getattr(pipe, "inpaints", True):
+        raise ValueError(
+            f"`hint_regions` turns coloring into in-painting, which {type(pipe).__name__} does not do (its "
+            "generator reads no mask); use a StencilTorchPipeline."
+        )
+    if hint_regions and hints is not None:
+        return pipe.image_processor.fill_hinted_regions(lineart, hints, image=image, mask=mask, threshold=threshold)
+    return image, mask
+
+
 class CustomPipelineMixin:
     """Mix into a `DiffusionPipeline` subclass (before it) so that `save_pretrained` also writes `pipeline.py`:
     the saved folder then loads without knowing the class, as a diffusers custom pipeline."""

@@ -200,6 +200,14 @@ def _replace_section(card: str, title: str, text: str) -> str:
     return "".join(lines[: start + 1]) + f"\n{text.strip()}\n\n" + "".join(lines[end:])
 
 
+def _set_call_default(pipe, flag: str, key: str, value) -> None:
+    """Store `key = value` in the pipeline's config (model_index.json), the default of the calls that omit it; a
+    pipeline without that option is an error naming `flag`."""
+    if key not in pipe.config:
+        raise ValueError(f"{flag}: {type(pipe).__name__} has no `{key}`")
+    pipe.register_to_config(**{key: value})
+
+
 def ship_pipeline(args) -> Path:
     """`--pipeline`: the saved pipeline in fp16, its training card completed with the training record and the
     evaluation."""
@@ -224,23 +232,17 @@ def ship_pipeline(args) -> Path:
         source = source / "context_encoder" if (source / "context_encoder").is_dir() else source
         pipe.register_modules(context_encoder=StablePaintContextEncoder.from_pretrained(source))
     if args.context_strength is not None:
-        if "context_strength" not in pipe.config:
-            raise ValueError(f"--context_strength: {type(pipe).__name__} has no `context_strength`")
         if not 0 <= args.context_strength <= 1:
             raise ValueError(f"--context_strength must be in [0, 1], got {args.context_strength}")
         if args.context_strength < 1 and getattr(pipe, "context_encoder", None) is None:
             raise ValueError("--context_strength < 1 starts from the context encoder's latent: the pipeline has none")
-        pipe.register_to_config(context_strength=args.context_strength)
+        _set_call_default(pipe, "--context_strength", "context_strength", args.context_strength)
     if args.hint_regions:
-        if "hint_regions" not in pipe.config:
-            raise ValueError(f"--hint_regions: {type(pipe).__name__} has no `hint_regions`")
-        pipe.register_to_config(hint_regions=True)
+        _set_call_default(pipe, "--hint_regions", "hint_regions", True)
     if args.guidance_scale is not None:
-        if "default_guidance_scale" not in pipe.config:
-            raise ValueError(f"--guidance_scale: {type(pipe).__name__} has no `default_guidance_scale`")
         if not args.guidance_scale >= 0:
             raise ValueError(f"--guidance_scale must be >= 0, got {args.guidance_scale}")
-        pipe.register_to_config(default_guidance_scale=args.guidance_scale)
+        _set_call_default(pipe, "--guidance_scale", "default_guidance_scale", args.guidance_scale)
     steps, hours, losses = 0, args.prior_hours, {}
     for run in args.logs or [str(folder)]:
         run_losses, run_hours, last = training_log(Path(run))
@@ -299,9 +301,7 @@ def main(argv=None) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out.parent))  # same file system: atomic rename
     pipe = pipeline_class(colorizer=colorizer.to(torch.float16), semantic_encoder=None)
     if args.hint_regions:
-        if "hint_regions" not in pipe.config:
-            raise ValueError(f"--hint_regions: {pipeline_class.__name__} has no `hint_regions` (it does not in-paint)")
-        pipe.register_to_config(hint_regions=True)
+        _set_call_default(pipe, "--hint_regions", "hint_regions", True)
     pipe.save_pretrained(staging, safe_serialization=True)
     evaluation: Optional[str] = Path(args.evaluation).read_text() if args.evaluation else None
     save_model_card(

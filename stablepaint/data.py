@@ -281,12 +281,14 @@ def synthesize_example(
         w_range=config.w_range,
     )
     size = (config.resolution, config.resolution)
-    if config.masks and config.full_mask_probability is not None and rng.random() < config.full_mask_probability:
+    # A full mask without in-painting masks, or drawn with `full_mask_probability` (no draw at all when it is None).
+    full = not config.masks or (
+        config.full_mask_probability is not None and rng.random() < config.full_mask_probability
+    )
+    if full:
         mask = np.full(size, 255, dtype=np.uint8)
-    elif config.masks:
-        mask = random_mask(size, "random", rng, simplified=simplified if config.simplify else None)
     else:
-        mask = np.full(size, 255, dtype=np.uint8)
+        mask = random_mask(size, "random", rng, simplified=simplified if config.simplify else None)
     composite = composite_input(image_np, np.asarray(lineart), mask)
     return {
         "image": image,

@@ -402,10 +402,11 @@ def evaluate(
                 bar.update(1)
             results[model][regime] = {name: _json_value(value) for name, value in metrics.compute().items()}
         notes[model] = [f"the pipeline takes no `{name}`: not passed" for name in sorted(dropped_all)]
-        default_scale = getattr(getattr(pipe, "config", None), "default_guidance_scale", None)
+        pipe_config = getattr(pipe, "config", None)
+        default_scale = getattr(pipe_config, "default_guidance_scale", None)
         if guidance_scale is None and default_scale is not None:
             notes[model].append(f"guidance scale {default_scale:g} (the pipeline's default)")
-        if getattr(getattr(pipe, "config", None), "hint_regions", False) is True:
+        if getattr(pipe_config, "hint_regions", False) is True:
             notes[model].append(
                 "`hint_regions=True` (the pipeline's default): the stroked regions are filled with the stroke colors "
                 "and the model in-paints the rest"
