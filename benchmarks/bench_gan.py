@@ -52,13 +52,13 @@ from common import (  # noqa: E402
     write_report,
 )
 
-from stablepaint.gan_training import GANTask, gan_step  # noqa: E402
 from stablepaint.models import (  # noqa: E402
     PaintsTorchCritic,
     PaintsTorchGenerator,
     StencilTorchGuideDecoder,
     VGG16Features,
 )
+from stablepaint.training.gan import GANTask, gan_step  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {

@@ -52,7 +52,7 @@ def build_components(args, device):
     from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from stablepaint.diffusion_utils import unet_in_channels
+    from stablepaint.utils.diffusion_utils import unet_in_channels
 
     channels = tuple(args.unet_channels)
     vae_channels = tuple(args.vae_channels)

@@ -1,4 +1,4 @@
-"""Model and dataset card templates (Jinja, YAML front matter), rendered by `stablepaint.hub`."""
+"""Model and dataset card templates (Jinja, YAML front matter), rendered by `stablepaint.hub.cards`."""
 
 from pathlib import Path
 

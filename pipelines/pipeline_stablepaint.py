@@ -14,7 +14,11 @@ from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
-from stablepaint.diffusion_utils import (
+from stablepaint.image_processor import OUTPUT_TYPES, ColorizationImageProcessor
+from stablepaint.models.stablepaint import StablePaintContextEncoder
+from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
+from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin, apply_hint_regions, check_bool_options
+from stablepaint.utils.diffusion_utils import (
     encode_latents,
     encoder_hidden_states,
     masked_image,
@@ -23,11 +27,6 @@ from stablepaint.diffusion_utils import (
     unet_in_channels,
     unscale_latents,
 )
-from stablepaint.image_processor import OUTPUT_TYPES, ColorizationImageProcessor
-from stablepaint.models.stablepaint import StablePaintContextEncoder
-
-from .pipeline_output import ColorizationPipelineOutput
-from .pipeline_utils import CustomPipelineMixin, apply_hint_regions, check_bool_options
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -53,7 +52,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
     optional existing image (StablePaint, thesis §IV.4).
 
     The UNet's input concatenates, at latent resolution, the noisy latent, the pixel-unshuffled lineart, the hints,
-    the mask and the latents of the masked image (see `stablepaint.diffusion_utils`), as Stable Diffusion in-painting
+    the mask and the latents of the masked image (see `stablepaint.utils.diffusion_utils`), as Stable Diffusion in-painting
     and InstructPix2Pix widen `conv_in`. Classifier-free guidance is over the hints (the unconditional branch sees no
     hints). The diffusion starts from pure noise (`strength=1`) or from a corrupted start latent: that of `image` when
     given, otherwise the context encoder's latent of the lineart and hints (the thesis' context autoencoder).
@@ -62,7 +61,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         vae ([`AutoencoderKL`]):
             The illustration autoencoder (its decoder is shared with the context encoder).
         unet ([`UNet2DConditionModel`]):
-            The noise model, with `in_channels = stablepaint.diffusion_utils.unet_in_channels(latent_channels, f)`
+            The noise model, with `in_channels = stablepaint.utils.diffusion_utils.unet_in_channels(latent_channels, f)`
             and one int `cross_attention_dim` (it attends to a null token, or to `image_encoder`'s hint embedding).
         scheduler ([`SchedulerMixin`]):
             Any diffusers scheduler (DDIM, DPM-Solver++, Euler, UniPC, ...).

@@ -56,8 +56,8 @@ class CustomPipelineMixin:
         """Load like [`DiffusionPipeline.from_pretrained`]; the name of a pipeline shipped in the package
         (`stablepaint models`, e.g. `"stenciltorch-adventurer"`) also resolves, to its folder."""
         try:
-            from stablepaint.zoo import shipped_path
-        except ImportError:  # the standalone copy uploaded to the Hub (`stablepaint.remote_code`) ships no models
+            from stablepaint.hub.registry import shipped_path
+        except ImportError:  # the standalone copy uploaded to the Hub (`stablepaint.hub.remote_code`) ships no models
             shipped_path = lambda name: None  # noqa: E731
 
         if isinstance(pretrained_model_name_or_path, str) and not os.path.exists(pretrained_model_name_or_path):
@@ -89,14 +89,14 @@ class CustomPipelineMixin:
         """Upload the pipeline to the Hub repository `repo_id` (created if needed) with its model card and its code.
 
         The pipeline is saved (`save_kwargs` go to `save_pretrained`, e.g. `variant="fp16"`), its card rendered
-        (`stablepaint.hub.pipeline_card`: the card of the folder it was loaded from, or its `hub_cards/` template
-        filled with `card_fields` and `card_data`), and the standalone code added (`stablepaint.remote_code`), so
+        (`stablepaint.hub.cards.pipeline_card`: the card of the folder it was loaded from, or its `hub_cards/` template
+        filled with `card_fields` and `card_data`), and the standalone code added (`stablepaint.hub.remote_code`), so
         that `DiffusionPipeline.from_pretrained(repo_id, trust_remote_code=True)` works without stablepaint.
         """
         from huggingface_hub import create_repo, upload_folder
 
-        from stablepaint.hub import pipeline_card
-        from stablepaint.remote_code import prepare_hub_folder
+        from stablepaint.hub.cards import pipeline_card
+        from stablepaint.hub.remote_code import prepare_hub_folder
 
         repo_id = create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
         with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from stablepaint import ArtWorkflowPipeline
-from stablepaint.visualize import make_grid
+from stablepaint.utils.visualize import make_grid
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ("artwork", "inferred sketch", "inferred flat", "reconstruction", "recolored flat", "-> final", "resampled")

@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from stablepaint.data import SynthesisConfig, synthesize_example
-from stablepaint.visualize import make_grid
+from stablepaint.utils.visualize import make_grid
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = [

@@ -1,11 +1,11 @@
-"""Turn a training run into a pipeline shipped inside the package (`stablepaint/shipped/<name>/`).
+"""Turn a training run into a pipeline shipped inside the package (`stablepaint/hub/shipped/<name>/`).
 
 GAN runs (PaintsTorch, StencilTorch) ship from a checkpoint:
 
     python scripts/ship_model.py --run /work/artifacts/stenciltorch-small --family stenciltorch \
         --name stenciltorch-adventurer --colorizer_config '{"feature_channels": 0, ...}' \
         --command "$(cat train_command.sh)" --hardware "2-core CPU (1 thread)" \
-        [--checkpoint checkpoint-2000] [--evaluation results.md] [--out stablepaint/shipped/stenciltorch-adventurer] \
+        [--checkpoint checkpoint-2000] [--evaluation results.md] [--out stablepaint/hub/shipped/stenciltorch-adventurer] \
         [--prior_steps 1800 --prior_hours 2.1]   # a run that fine-tuned an earlier one: the card gives the totals
 
 It takes the EMA generator weights of the run's latest (or given) checkpoint (the raw weights with `--no_ema`),
@@ -38,7 +38,7 @@ from safetensors.torch import load_file
 
 from stablepaint import PaintsTorchPipeline, StencilTorchPipeline
 from stablepaint.models import PaintsTorchGenerator
-from stablepaint.training_utils import EMA_WEIGHTS_NAME, list_checkpoints, save_model_card
+from stablepaint.training.utils import EMA_WEIGHTS_NAME, list_checkpoints, save_model_card
 
 FAMILIES = {
     "paintstorch": (PaintsTorchPipeline, {"in_channels": 1}, "lineart_generator"),
@@ -117,7 +117,7 @@ def parse_args(argv=None):
         "chosen on a validation split, e.g. with `stablepaint evaluate --guidance-scale`",
     )
     parser.add_argument("--description", default=None, help="one line for `stablepaint models`")
-    parser.add_argument("--out", default=None, help="default: stablepaint/shipped/<name>")
+    parser.add_argument("--out", default=None, help="default: stablepaint/hub/shipped/<name>")
     args = parser.parse_args(argv)
     if args.run is not None and (args.family is None or args.colorizer_config is None):
         parser.error("--run needs --family and --colorizer_config")
@@ -211,7 +211,8 @@ def _set_call_default(pipe, flag: str, key: str, value) -> None:
 def ship_pipeline(args) -> Path:
     """`--pipeline`: the saved pipeline in fp16, its training card completed with the training record and the
     evaluation."""
-    from stablepaint.zoo import load_pipeline, save_shipped
+    from stablepaint.hub.loading import load_pipeline
+    from stablepaint.hub.registry import save_shipped
 
     folder = Path(args.pipeline)
     card_file = folder / "README.md"

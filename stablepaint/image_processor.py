@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.utils import CONFIG_NAME
 
-from .synthesis._utils import as_uint8, to_rgb_array
+from stablepaint.utils.image_utils import as_uint8, to_rgb_array
 
 PathLike = Union[str, os.PathLike]
 SingleImageInput = Union[PIL.Image.Image, np.ndarray, torch.Tensor, PathLike]

@@ -15,6 +15,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
+from diffusers.training_utils import compute_snr
 
 CriticFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -148,3 +149,38 @@ def workflow_reconstruction_loss(
         for f, r in zip(vgg(fake), real_features):
             loss = loss + lambda_vgg * (f.float() - r.float()).abs().flatten(1).mean(dim=1)
     return loss
+
+
+def diffusion_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet learns to predict: the noise (ε-prediction) or the velocity (v-prediction)."""
+    prediction_type = scheduler.config.prediction_type
+    if prediction_type == "epsilon":
+        return noise
+    if prediction_type == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    raise ValueError(f"unsupported `prediction_type` {prediction_type!r}; expected 'epsilon' or 'v_prediction'.")
+
+
+def diffusion_loss(
+    scheduler,
+    model_output: torch.Tensor,
+    target: torch.Tensor,
+    timesteps: torch.Tensor,
+    snr_gamma: Optional[float] = None,
+) -> torch.Tensor:
+    """
+    The MSE of the denoising objective (Ho et al., 2020, eq. 14 — thesis §III.3.4), optionally weighted per sample by
+    min-SNR-γ (Hang et al., 2023, as diffusers' `train_text_to_image.py`): `min(SNR, γ) / SNR` for ε-prediction and
+    `min(SNR, γ) / (SNR + 1)` for v-prediction.
+    """
+    if snr_gamma is None:
+        return F.mse_loss(model_output.float(), target.float(), reduction="mean")
+    snr = compute_snr(scheduler, timesteps)
+    weights = torch.clamp(snr, max=snr_gamma)
+    if scheduler.config.prediction_type == "v_prediction":
+        weights = weights / (snr + 1)
+    else:
+        weights = weights / snr
+    loss = F.mse_loss(model_output.float(), target.float(), reduction="none")
+    loss = loss.mean(dim=list(range(1, loss.ndim))) * weights
+    return loss.mean()

@@ -9,7 +9,7 @@ from test_paintstorch_pipeline import get_dummy_components as paintstorch_compon
 from test_stablepaint import get_dummy_components as stablepaint_components
 
 from stablepaint import ArtWorkflowPipeline, ColorizationImageProcessor, PaintsTorchPipeline, StablePaintPipeline
-from stablepaint.app import (
+from stablepaint.app.ui import (
     ColorizationApp,
     check_image_size,
     editor_to_hints,
@@ -18,7 +18,7 @@ from stablepaint.app import (
     sync_backgrounds,
     use_result_as_input,
 )
-from stablepaint.cli import build_parser
+from stablepaint.commands.stablepaint_cli import build_parser
 
 H, W = 40, 56  # not multiples of 16: the output must still have the lineart's size
 
@@ -218,7 +218,7 @@ def test_iterative_inpainting_through_the_editor_callbacks(paintstorch_folder):
 
 
 def test_default_models_offer_flat_fill_and_it_fills_the_hinted_region():
-    from stablepaint.app import default_models
+    from stablepaint.app.ui import default_models
 
     models = default_models()
     assert models["flat-fill (baseline)"] == "flat-fill"
@@ -363,7 +363,7 @@ def test_build_app_constructs_with_its_own_temp_folder(tmp_path, paintstorch_fol
 
 
 def build_app_for_test(folder, tmp_path, **kwargs):
-    from stablepaint.app import build_app
+    from stablepaint.app.ui import build_app
 
     options = {"max_image_size": 64, "max_upload_mb": 2, "temp_dir": str(tmp_path / "gradio"), **kwargs}
     return build_app({"tiny": str(folder)}, **options)
@@ -371,7 +371,7 @@ def build_app_for_test(folder, tmp_path, **kwargs):
 
 def test_stroked_regions_choice_reaches_the_inpainting_pipelines():
     from stablepaint import StencilTorchPipeline
-    from stablepaint.app import HINT_REGION_CHOICES
+    from stablepaint.app.ui import HINT_REGION_CHOICES
 
     app = ColorizationApp({"tiny StencilTorch": "unused", "tiny PaintsTorch": "unused"})
     app._pipelines["tiny StencilTorch"] = StencilTorchPipeline(**paintstorch_components(StencilTorchPipeline, False))

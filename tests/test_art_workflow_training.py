@@ -10,7 +10,7 @@ from PIL import Image
 
 from stablepaint import ArtWorkflowPipeline
 from stablepaint.data import INDEX_COLUMN
-from stablepaint.workflow_data import WorkflowStagesTransform, find_staged_images, load_workflow_dataset
+from stablepaint.data.workflow import WorkflowStagesTransform, find_staged_images, load_workflow_dataset
 
 SCRIPT = REPO / "train" / "train_art_workflow.py"
 TINY = [

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stablepaint.cli import main
+from stablepaint.commands.stablepaint_cli import main
 from stablepaint.data import EXAMPLE_COLUMNS
 
 

@@ -1,4 +1,4 @@
-"""`stablepaint colorize` and `stablepaint models`, in-process through `stablepaint.cli.main`, with tiny pipelines saved
+"""`stablepaint colorize` and `stablepaint models`, in-process through `stablepaint.commands.stablepaint_cli.main`, with tiny pipelines saved
 as the shipped default (StencilTorch) and as a folder (StablePaint)."""
 
 from pathlib import Path
@@ -11,8 +11,9 @@ import test_stablepaint
 import torch
 from PIL import Image
 
-from stablepaint import ArtWorkflowPipeline, StablePaintPipeline, StencilTorchPipeline, zoo
-from stablepaint.cli import main
+from stablepaint import ArtWorkflowPipeline, StablePaintPipeline, StencilTorchPipeline
+from stablepaint.commands.stablepaint_cli import main
+from stablepaint.hub import registry as zoo
 
 SIZE = (50, 70)  # width x height, not a multiple of the models' strides
 
@@ -226,7 +227,7 @@ def test_models_lists_the_shipped_tiny_model(shipped, capsys):
 
 
 def test_output_paths_for_several_images(tmp_path):
-    from stablepaint.colorize import output_paths
+    from stablepaint.commands.colorize import output_paths
 
     assert output_paths(str(tmp_path / "o.png"), 1, "l.png") == [tmp_path / "o.png"]
     assert output_paths(str(tmp_path / "o.png"), 2, "l.png") == [tmp_path / "o_0.png", tmp_path / "o_1.png"]

@@ -14,8 +14,8 @@ from PIL import Image
 
 import stablepaint
 from stablepaint import FlatFillPipeline, PaintsTorchPipeline, StencilTorchPipeline
-from stablepaint.cli import main
-from stablepaint.evaluation import (
+from stablepaint.commands.stablepaint_cli import main
+from stablepaint.evaluation.evaluate import (
     REGIMES,
     evaluate,
     grid_file_name,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stablepaint.lineart import LINEART_METHODS, LineartExtractionError, extract_lineart
 from stablepaint.synthesis import xdog
+from stablepaint.synthesis.lineart import LINEART_METHODS, LineartExtractionError, extract_lineart
 
 
 def test_xdog_method_matches_synthesis(illustration):

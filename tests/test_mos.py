@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from scipy.special import betainc
 
-from stablepaint.cli import main
-from stablepaint.mos import default_key_path, make_study, read_ratings, score_files, score_ratings
+from stablepaint.commands.stablepaint_cli import main
+from stablepaint.evaluation.mos import default_key_path, make_study, read_ratings, score_files, score_ratings
 
 MODELS = ("alphacolorizer", "betadiffusion", "gammaflatfill")
 IMAGES = ("dicebear_adventurer_2494", "dicebear_adventurer_2495", "dicebear_adventurer_2496")

@@ -10,8 +10,8 @@ import test_stablepaint
 import torch
 
 from stablepaint import PaintsTorchPipeline, StablePaintPipeline, StencilTorchPipeline
-from stablepaint.cli import main
-from stablepaint.onnx_export import check_onnx, export_onnx, load_onnx_metadata, onnx_input_names
+from stablepaint.commands.stablepaint_cli import main
+from stablepaint.export.onnx import check_onnx, export_onnx, load_onnx_metadata, onnx_input_names
 
 onnxruntime = pytest.importorskip("onnxruntime")
 

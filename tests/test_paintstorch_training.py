@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from stablepaint.gan_training import GANTask, add_gan_args, load_json_arg, write_model_card
+from stablepaint.training.gan import GANTask, add_gan_args, load_json_arg, write_model_card
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = {name: REPO / "train" / f"train_{name}.py" for name in ("paintstorch", "stenciltorch")}
@@ -158,7 +158,7 @@ def test_model_card_and_push_to_hub_send_the_rendered_card(tmp_path, monkeypatch
     import torch
 
     from stablepaint import PaintsTorchGenerator, StencilTorchPipeline
-    from stablepaint.training_utils import push_to_hub
+    from stablepaint.training.utils import push_to_hub
 
     torch.manual_seed(0)
     colorizer = PaintsTorchGenerator(in_channels=5, feature_channels=0, **json.loads(TINY))
@@ -223,7 +223,7 @@ def test_pretrained_colorizer_is_loaded_and_wrong_families_are_named(tmp_path):
     import torch
 
     from stablepaint import PaintsTorchPipeline, StencilTorchPipeline
-    from stablepaint.gan_training import load_pretrained_colorizer
+    from stablepaint.training.gan import load_pretrained_colorizer
 
     stencil = GANTask("stenciltorch", StencilTorchPipeline, {"in_channels": 5}, "paintstorch_card.md", "guide_decoder")
     paints = GANTask(
@@ -253,8 +253,8 @@ def test_paintstorch_training_accepts_a_stenciltorch_pipeline_converted(tmp_path
 
     import torch
 
-    from stablepaint.gan_training import load_pretrained_colorizer
     from stablepaint.models import paintstorch_from_stenciltorch
+    from stablepaint.training.gan import load_pretrained_colorizer
 
     spec = importlib.util.spec_from_file_location("train_paintstorch", SCRIPTS["paintstorch"])
     module = importlib.util.module_from_spec(spec)
@@ -296,7 +296,7 @@ def test_fine_tuning_starts_from_the_pretrained_colorizer(run_accelerate, pairs_
 def test_stroke_l1_measures_the_output_against_the_stroke_colors_under_the_strokes_only():
     import torch
 
-    from stablepaint.gan_training import stroke_l1
+    from stablepaint.training.gan import stroke_l1
 
     hints = torch.zeros(2, 4, 4, 4)
     hints[0, :3, 1, 2] = torch.tensor([0.5, -0.5, 1.0])  # one stroke pixel = a 4x4 block of the 16x16 output

@@ -114,7 +114,7 @@ def test_hub_folder_loads_and_runs_without_stablepaint_installed(case, tmp_path,
     import subprocess
     import sys
 
-    from stablepaint.remote_code import prepare_hub_folder
+    from stablepaint.hub.remote_code import prepare_hub_folder
 
     name = request.node.callspec.params["case"]
     pipe, run = case

@@ -1,4 +1,4 @@
-"""The pipelines shipped in `stablepaint/shipped/`: small fp16 folders with a complete card, that load offline by name
+"""The pipelines shipped in `stablepaint/hub/shipped/`: small fp16 folders with a complete card, that load offline by name
 and color the example lineart of `examples/` following its hints.
 
 One case per shipped model (none while no model is shipped)."""
@@ -12,8 +12,9 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
+from stablepaint.hub.loading import load_pipeline
+from stablepaint.hub.registry import SHIPPED_DIR, list_shipped_models
 from stablepaint.metrics import ciede2000, rgb_to_lab
-from stablepaint.zoo import SHIPPED_DIR, list_shipped_models, load_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 LINEART = REPO / "examples" / "pairs" / "dicebear_adventurer_2494_line.png"

@@ -14,8 +14,8 @@ from diffusers import (
 )
 
 from stablepaint import StablePaintPipeline
-from stablepaint.diffusion_utils import encode_latents, unet_in_channels, unscale_latents
 from stablepaint.models import StablePaintContextEncoder
+from stablepaint.utils.diffusion_utils import encode_latents, unet_in_channels, unscale_latents
 
 SIZE = 32
 

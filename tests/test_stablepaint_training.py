@@ -9,7 +9,7 @@ from diffusers import PNDMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 
 from stablepaint import StablePaintPipeline
-from stablepaint.training_utils import list_checkpoints
+from stablepaint.training.utils import list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "train" / "train_stablepaint.py"
@@ -192,8 +192,8 @@ def load_script():
 def test_context_hint_loss_adds_the_stroke_l1_of_the_decoded_image(tmp_path):
     from test_stablepaint import get_dummy_components
 
-    from stablepaint.gan_training import stroke_l1
     from stablepaint.models import StablePaintContextEncoder
+    from stablepaint.training.gan import stroke_l1
 
     script = load_script()
     vae = get_dummy_components(context_encoder=False)["vae"]

@@ -1,15 +1,14 @@
-"""stablepaint.diffusion_utils: the UNet's conditioning input and the training objective shared with the pipeline."""
+"""stablepaint.utils.diffusion_utils: the UNet's conditioning input and the training objective shared with the pipeline."""
 
 import pytest
 import torch
 from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
-from stablepaint.diffusion_utils import (
+from stablepaint.losses import diffusion_loss, diffusion_target
+from stablepaint.training.utils import drop_hints
+from stablepaint.utils.diffusion_utils import (
     conditioning_channels,
-    diffusion_loss,
-    diffusion_target,
-    drop_hints,
     masked_image,
     resize_hints,
     unet_conditioning,

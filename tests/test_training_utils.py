@@ -7,7 +7,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from stablepaint.data import SynthesisConfig
-from stablepaint.training_utils import (
+from stablepaint.training.utils import (
     _to_pil_list,
     add_training_args,
     batch_to_pipeline_inputs,

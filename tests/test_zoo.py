@@ -1,4 +1,4 @@
-"""stablepaint.zoo: shipped pipelines (listed, stored in float16, loaded in float32 by name) and `load_pipeline`'s
+"""stablepaint.hub.registry: shipped pipelines (listed, stored in float16, loaded in float32 by name) and `load_pipeline`'s
 resolution order (flat-fill, shipped name, folder, Hub id), on tiny pipelines in a temporary shipped folder."""
 
 import os
@@ -13,8 +13,10 @@ import test_stablepaint
 import torch
 from safetensors import safe_open
 
-from stablepaint import PaintsTorchPipeline, StablePaintPipeline, StencilTorchPipeline, zoo
-from stablepaint.zoo import list_shipped_models, load_pipeline, save_shipped
+from stablepaint import PaintsTorchPipeline, StablePaintPipeline, StencilTorchPipeline
+from stablepaint.hub import registry as zoo
+from stablepaint.hub.loading import load_pipeline
+from stablepaint.hub.registry import list_shipped_models, save_shipped
 
 REPO = Path(__file__).resolve().parents[1]
 CARD = "---\nlicense: cc-by-4.0\ndescription: Tiny StencilTorch\n  for tests\n---\n\n# tiny-stencil\n\nText.\n"
@@ -139,7 +141,7 @@ def test_save_shipped_refuses_bad_names(shipped):
 
 @pytest.mark.slow
 def test_a_wheel_ships_the_weights(tmp_path):
-    """A non-editable install carries stablepaint/shipped/<name>/ (json, fp16 safetensors, card)."""
+    """A non-editable install carries stablepaint/hub/shipped/<name>/ (json, fp16 safetensors, card)."""
     source = tmp_path / "src"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -173,10 +175,10 @@ def test_a_wheel_ships_the_weights(tmp_path):
     (wheel,) = tmp_path.glob("stablepaint-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {
-        "stablepaint/shipped/tiny-stencil/model_index.json",
-        "stablepaint/shipped/tiny-stencil/README.md",
-        "stablepaint/shipped/tiny-stencil/colorizer/config.json",
-        "stablepaint/shipped/tiny-stencil/colorizer/diffusion_pytorch_model.safetensors",
-        "stablepaint/zoo.py",
+        "stablepaint/hub/shipped/tiny-stencil/model_index.json",
+        "stablepaint/hub/shipped/tiny-stencil/README.md",
+        "stablepaint/hub/shipped/tiny-stencil/colorizer/config.json",
+        "stablepaint/hub/shipped/tiny-stencil/colorizer/diffusion_pytorch_model.safetensors",
+        "stablepaint/hub/registry.py",
     }
     assert expected <= names, sorted(n for n in names if "shipped" in n)

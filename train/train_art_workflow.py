@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from stablepaint import ArtWorkflowPipeline
+from stablepaint.data.workflow import WorkflowStagesTransform, load_workflow_dataset
 from stablepaint.losses import (
     hinge_discriminator_loss,
     hinge_generator_loss,
@@ -56,7 +57,7 @@ from stablepaint.models.workflow import (
     init_adam_state,
 )
 from stablepaint.synthesis.stages import STAGE_NAMES
-from stablepaint.training_utils import (
+from stablepaint.training.utils import (
     add_training_args,
     check_training_args,
     epoch_batches,
@@ -69,7 +70,6 @@ from stablepaint.training_utils import (
     training_schedule,
     validation_grid,
 )
-from stablepaint.workflow_data import WorkflowStagesTransform, load_workflow_dataset
 
 logger = logging.getLogger(__name__)
 

@@ -5,14 +5,14 @@
         --vgg_weights ../shared/weights/vgg16_features.safetensors --resolution 512 --mixed_precision bf16
 
 Every step: one critic step (L_C = L_w + L_gp), one G1 step (L_G = λ_adv L_adv + L_cont + L_recon), one G2 step. The
-loop lives in `stablepaint.gan_training`, shared with `train_stenciltorch.py`.
+loop lives in `stablepaint.training.gan`, shared with `train_stenciltorch.py`.
 """
 
 import argparse
 
-from stablepaint.gan_training import GANTask, add_gan_args, train
 from stablepaint.models import paintstorch_from_stenciltorch
 from stablepaint.pipelines import PaintsTorchPipeline, StencilTorchPipeline
+from stablepaint.training.gan import GANTask, add_gan_args, train
 
 TASK = GANTask(
     name="paintstorch",

@@ -6,7 +6,7 @@
 2. `--stage context`: the context encoder (lineart + hints → the illustration's latent), trained against the frozen
    VAE: MSE to the illustration latent + L1 of the image the shared (frozen) decoder makes of it.
 3. `--stage unet`: the noise model, a `UNet2DConditionModel` whose `conv_in` takes the noisy latent concatenated with
-   the lineart, hints, mask and masked-image latents (`stablepaint.diffusion_utils`). ε- or v-prediction, min-SNR
+   the lineart, hints, mask and masked-image latents (`stablepaint.utils.diffusion_utils`). ε- or v-prediction, min-SNR
    weighting, EMA, conditioning dropout over the hints (for classifier-free guidance), mixed precision, gradient
    checkpointing, SDPA / xformers, 8-bit Adam, LoRA (`--lora_rank`).
 
@@ -37,24 +37,16 @@ from diffusers.utils.import_utils import is_xformers_available
 from tqdm.auto import tqdm
 
 from stablepaint import StablePaintPipeline
-from stablepaint.diffusion_utils import (
-    diffusion_loss,
-    diffusion_target,
-    drop_hints,
-    encode_latents,
-    encoder_hidden_states,
-    masked_image,
-    unet_conditioning,
-    unet_in_channels,
-)
-from stablepaint.gan_training import stroke_l1
-from stablepaint.hub import find_attribution
+from stablepaint.hub.cards import find_attribution
+from stablepaint.losses import diffusion_loss, diffusion_target
 from stablepaint.models.stablepaint import StablePaintContextEncoder, vae_scale_factor, widen_conv_in
-from stablepaint.training_utils import (
+from stablepaint.training.gan import stroke_l1
+from stablepaint.training.utils import (
     add_training_args,
     batch_to_pipeline_inputs,
     build_train_dataloader,
     check_training_args,
+    drop_hints,
     epoch_batches,
     log_images,
     make_accelerator,
@@ -66,6 +58,13 @@ from stablepaint.training_utils import (
     training_schedule,
     validation_grid,
     weight_dtype,
+)
+from stablepaint.utils.diffusion_utils import (
+    encode_latents,
+    encoder_hidden_states,
+    masked_image,
+    unet_conditioning,
+    unet_in_channels,
 )
 
 logger = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ decoder reconstructs the flat-color illustration from the generator's latent cod
 
 import argparse
 
-from stablepaint.gan_training import GANTask, add_gan_args, train
 from stablepaint.pipelines import StencilTorchPipeline
+from stablepaint.training.gan import GANTask, add_gan_args, train
 
 TASK = GANTask(
     name="stenciltorch",

@@ -1,7 +1,7 @@
 """Every trainable network of stablepaint, as diffusers `ModelMixin` + `ConfigMixin` classes (one file per family)."""
 
-from .features import SemanticFeatureExtractor
-from .paintstorch import (
+from stablepaint.models.features import SemanticFeatureExtractor
+from stablepaint.models.paintstorch import (
     PaintsTorchCritic,
     PaintsTorchDecoder,
     PaintsTorchGenerator,
@@ -10,10 +10,10 @@ from .paintstorch import (
     ResNeXtBottleneck,
     paintstorch_from_stenciltorch,
 )
-from .perceptual import VGG16_LAYERS, VGG16Features, VGGWeightsNotFoundError
-from .stablepaint import StablePaintContextEncoder, widen_conv_in
-from .stenciltorch import StencilTorchGuideDecoder
-from .workflow import (
+from stablepaint.models.perceptual import VGG16_LAYERS, VGG16Features, VGGWeightsNotFoundError
+from stablepaint.models.stablepaint import StablePaintContextEncoder, widen_conv_in
+from stablepaint.models.stenciltorch import StencilTorchGuideDecoder
+from stablepaint.models.workflow import (
     ArtWorkflowDiscriminators,
     ArtWorkflowGenerationModel,
     ArtWorkflowInferenceModel,

@@ -8,7 +8,7 @@ import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
-from .paintstorch import DEFAULT_UP_BLOCK_DILATIONS, PaintsTorchDecoder, PaintsTorchGenerator
+from stablepaint.models.paintstorch import DEFAULT_UP_BLOCK_DILATIONS, PaintsTorchDecoder, PaintsTorchGenerator
 
 
 class StencilTorchGuideDecoder(ModelMixin, ConfigMixin):

@@ -7,12 +7,18 @@
 - `rough_coloring`, `sketch`, `workflow_stages`: the stages of the artistic-workflow paper (004, appendix).
 """
 
-from ._utils import as_rng, to_gray_array, to_rgb_array
-from .masks import MASK_KINDS, composite_input, random_mask
-from .simplify import kmeans_colors, median_color_regions, quantize_colors, segment_regions, simplify_colors
-from .stages import STAGE_NAMES, rough_coloring, sketch, workflow_stages
-from .strokes import Stroke, render_strokes, sample_strokes, simulate_strokes
-from .xdog import THRESHOLDS, XDOG_SIGMAS, random_xdog, xdog
+from stablepaint.synthesis.masks import MASK_KINDS, composite_input, random_mask
+from stablepaint.synthesis.simplify import (
+    kmeans_colors,
+    median_color_regions,
+    quantize_colors,
+    segment_regions,
+    simplify_colors,
+)
+from stablepaint.synthesis.stages import STAGE_NAMES, rough_coloring, sketch, workflow_stages
+from stablepaint.synthesis.strokes import Stroke, render_strokes, sample_strokes, simulate_strokes
+from stablepaint.synthesis.xdog import THRESHOLDS, XDOG_SIGMAS, random_xdog, xdog
+from stablepaint.utils.image_utils import as_rng, to_gray_array, to_rgb_array
 
 __all__ = [
     "MASK_KINDS",

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter
 
-from ._utils import ImageLike, SeedLike, as_rng, to_gray_array, to_rgb_array
+from stablepaint.utils.image_utils import ImageLike, SeedLike, as_rng, to_gray_array, to_rgb_array
 
 MASK_KINDS = ("strokes", "blobs", "rectangles", "regions", "full", "empty")
 

@@ -16,7 +16,7 @@ from typing import Literal, Optional
 import numpy as np
 from skimage.segmentation import felzenszwalb, slic
 
-from ._utils import ImageLike, SeedLike, as_rng, to_rgb_array
+from stablepaint.utils.image_utils import ImageLike, SeedLike, as_rng, to_rgb_array
 
 #: The number of colors the thesis keeps after k-means (§IV.3.2.1).
 N_COLORS = 25

@@ -14,9 +14,9 @@ from typing import Dict
 import numpy as np
 from scipy.ndimage import median_filter
 
-from ._utils import ImageLike, to_rgb_array
-from .simplify import median_color_regions, segment_regions
-from .xdog import Threshold, xdog
+from stablepaint.synthesis.simplify import median_color_regions, segment_regions
+from stablepaint.synthesis.xdog import Threshold, xdog
+from stablepaint.utils.image_utils import ImageLike, to_rgb_array
 
 #: The workflow stages, first to last: the sketch, the rough (flat) coloring and the finished illustration.
 STAGE_NAMES = ("sketch", "flat", "final")

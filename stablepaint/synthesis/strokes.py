@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ._utils import ImageLike, SeedLike, as_rng, to_rgb_array
+from stablepaint.utils.image_utils import ImageLike, SeedLike, as_rng, to_rgb_array
 
 #: Default inclusive ranges of the stroke parameters (thesis §IV.2.2.1).
 N_STROKES = (0, 10)

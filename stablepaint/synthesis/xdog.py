@@ -13,7 +13,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from skimage.filters import threshold_otsu
 
-from ._utils import ImageLike, SeedLike, as_rng, to_gray_array
+from stablepaint.utils.image_utils import ImageLike, SeedLike, as_rng, to_gray_array
 
 #: The σ values the thesis samples from when it synthesizes a lineart (§IV.2.2.1).
 XDOG_SIGMAS = (0.3, 0.4, 0.5)

@@ -1,4 +1,4 @@
-"""A minimal training script on `stablepaint.training_utils`, used by tests/test_training_utils.py.
+"""A minimal training script on `stablepaint.training.utils`, used by tests/test_training_utils.py.
 
 It trains a two-layer conv net to map lineart + hints to the illustration, with the same skeleton as the real
 scripts in train/: flags, Accelerator, data, the step loop with accumulation, atomic checkpoints, resume, export.
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from stablepaint.training_utils import (
+from stablepaint.training.utils import (
     add_training_args,
     build_train_dataloader,
     check_training_args,

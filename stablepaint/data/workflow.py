@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data import IMAGE_EXTENSIONS, INDEX_COLUMN, load_illustrations, resize_and_crop
-from .image_processor import ColorizationImageProcessor
-from .synthesis.stages import STAGE_NAMES, rough_coloring, sketch
+from stablepaint.data.dataset import IMAGE_EXTENSIONS, INDEX_COLUMN, load_illustrations, resize_and_crop
+from stablepaint.image_processor import ColorizationImageProcessor
+from stablepaint.synthesis.stages import STAGE_NAMES, rough_coloring, sketch
 
 __all__ = ["WorkflowStagesTransform", "find_staged_images", "load_workflow_dataset"]
 

@@ -1,5 +1,6 @@
-"""What StablePaint's pipeline and its training script share: the UNet's concatenated conditioning input, the
-latent encoding, conditioning dropout, the diffusion target and the min-SNR loss weights (thesis §III.3.4, §IV.4).
+"""What StablePaint's pipeline and its training script share: the UNet's concatenated conditioning input and the
+latent encoding (thesis §IV.4). The training objective (diffusion target, min-SNR loss) is in `stablepaint.losses`, the
+conditioning dropout in `stablepaint.training.utils`.
 
 The UNet's input, at latent resolution (H / f, W / f) for a VAE of downsampling factor f, is (in this order)
 
@@ -21,7 +22,6 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from diffusers.training_utils import compute_snr
 
 #: The mean and standard deviation CLIP image encoders are trained with (OpenAI CLIP).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -112,17 +112,6 @@ def unet_conditioning(
     return torch.cat([lineart, hints, mask, masked_image_latents], dim=1)
 
 
-def drop_hints(hints: torch.Tensor, probability: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """
-    Conditioning dropout for classifier-free guidance over the hints (InstructPix2Pix trains the same way): each
-    item's hints are zeroed — "no hints", as the image processor encodes `hints=None` — with `probability`.
-    """
-    if probability <= 0:
-        return hints
-    keep = torch.rand(hints.shape[0], 1, 1, 1, generator=generator, device="cpu") >= probability
-    return hints * keep.to(device=hints.device, dtype=hints.dtype)
-
-
 def hint_images(hints: torch.Tensor, size) -> torch.Tensor:
     """The hints drawn on white at `size`, `(B, 3, *size)` in [-1, 1], for an image encoder."""
     hints = F.interpolate(hints, size=tuple(size), mode="nearest")
@@ -157,38 +146,3 @@ def encoder_hidden_states(
             f"`image_encoder` embeds to {embeds.shape[-1]} dimensions but the UNet's cross_attention_dim is {dim}."
         )
     return embeds[:, None].to(dtype)
-
-
-def diffusion_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """What the UNet learns to predict: the noise (ε-prediction) or the velocity (v-prediction)."""
-    prediction_type = scheduler.config.prediction_type
-    if prediction_type == "epsilon":
-        return noise
-    if prediction_type == "v_prediction":
-        return scheduler.get_velocity(latents, noise, timesteps)
-    raise ValueError(f"unsupported `prediction_type` {prediction_type!r}; expected 'epsilon' or 'v_prediction'.")
-
-
-def diffusion_loss(
-    scheduler,
-    model_output: torch.Tensor,
-    target: torch.Tensor,
-    timesteps: torch.Tensor,
-    snr_gamma: Optional[float] = None,
-) -> torch.Tensor:
-    """
-    The MSE of the denoising objective (Ho et al., 2020, eq. 14 — thesis §III.3.4), optionally weighted per sample by
-    min-SNR-γ (Hang et al., 2023, as diffusers' `train_text_to_image.py`): `min(SNR, γ) / SNR` for ε-prediction and
-    `min(SNR, γ) / (SNR + 1)` for v-prediction.
-    """
-    if snr_gamma is None:
-        return F.mse_loss(model_output.float(), target.float(), reduction="mean")
-    snr = compute_snr(scheduler, timesteps)
-    weights = torch.clamp(snr, max=snr_gamma)
-    if scheduler.config.prediction_type == "v_prediction":
-        weights = weights / (snr + 1)
-    else:
-        weights = weights / snr
-    loss = F.mse_loss(model_output.float(), target.float(), reduction="none")
-    loss = loss.mean(dim=list(range(1, loss.ndim))) * weights
-    return loss.mean()

@@ -6,7 +6,7 @@ from typing import List, Optional, Sequence
 
 from PIL import Image, ImageDraw
 
-from .synthesis._utils import to_rgb_array
+from stablepaint.utils.image_utils import to_rgb_array
 
 
 def to_display(image: Image.Image) -> Image.Image:

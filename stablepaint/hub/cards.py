@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
 
-from .hub_cards import template_path
+from stablepaint.hub_cards import template_path
 
 ATTRIBUTION_FILES = ("ATTRIBUTION.txt", "ATTRIBUTION.md", "LICENSE", "LICENSE.txt", "LICENSE.md")
 
@@ -37,7 +37,7 @@ def dataset_card(
     tags: Sequence[str] = ("lineart", "colorization", "stablepaint", "synthetic"),
 ) -> DatasetCard:
     """Render `hub_cards/dataset_card.md` for a dataset written by `stablepaint prepare`."""
-    from . import __version__
+    from stablepaint import __version__
 
     card_data = DatasetCardData(
         license=license,
@@ -82,7 +82,7 @@ def pipeline_card(pipeline, repo_id: str, card_data: Optional[Dict[str, Any]] = 
     import jinja2
     import jinja2.meta
 
-    from . import __version__
+    from stablepaint import __version__
 
     source = getattr(pipeline, "name_or_path", None) or getattr(pipeline.config, "_name_or_path", None)
     if not fields and source and os.path.isfile(os.path.join(str(source), "README.md")):

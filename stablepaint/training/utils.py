@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .data import ColorizationTransform, SynthesisConfig, build_dataset
+from stablepaint.data import ColorizationTransform, SynthesisConfig, build_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def weight_dtype(accelerator) -> torch.dtype:
 
 def load_training_dataset(args: argparse.Namespace, config: SynthesisConfig, transform=None):
     """The training `datasets.Dataset` of the run: the source named by the flags, minus `--exclude_ids`."""
-    from .data import load_illustrations
+    from stablepaint.data import load_illustrations
 
     source = args.train_data_dir or args.dataset_name
     dataset = load_illustrations(source, image_column=args.image_column, lineart_column=args.lineart_column)
@@ -357,7 +357,7 @@ def resume_from_checkpoint(
 
 
 def log_images(accelerator, tag: str, image, step: int) -> None:
-    """Log a PIL image (e.g. a `stablepaint.visualize.make_grid` grid) to the trackers that take images."""
+    """Log a PIL image (e.g. a `stablepaint.utils.visualize.make_grid` grid) to the trackers that take images."""
     import numpy as np
 
     array = np.asarray(image.convert("RGB"))
@@ -373,7 +373,7 @@ def log_images(accelerator, tag: str, image, step: int) -> None:
 def validation_grid(columns: Dict[str, Sequence[Any]], cell: int = 128):
     """A grid with one row per example and one column per entry of `columns` (e.g. lineart | hints | output |
     target). Values are lists of PIL images, or tensors in [-1, 1] (hints: 4 channels, shown as strokes on white)."""
-    from .visualize import make_grid
+    from stablepaint.utils.visualize import make_grid
 
     labels = list(columns)
     as_images = [_to_pil_list(values) for values in columns.values()]
@@ -427,8 +427,8 @@ def save_model_card(output_dir: Union[str, os.PathLike], template_name: str, car
     """
     from huggingface_hub import ModelCard, ModelCardData
 
-    from . import __version__
-    from .hub_cards import template_path
+    from stablepaint import __version__
+    from stablepaint.hub_cards import template_path
 
     card = ModelCard.from_template(
         ModelCardData(library_name="diffusers", **card_data),
@@ -444,13 +444,13 @@ def push_to_hub(
     args: argparse.Namespace, output_dir: Union[str, os.PathLike], commit_message: str = "Upload pipeline"
 ):
     """Create the repository `--hub_model_id` (or the output folder's name) and upload the pipeline folder to it with
-    its model card and the standalone code (`stablepaint.remote_code.prepare_hub_folder`), without the checkpoints and
+    its model card and the standalone code (`stablepaint.hub.remote_code.prepare_hub_folder`), without the checkpoints and
     logs, so that `DiffusionPipeline.from_pretrained(repo_id, trust_remote_code=True)` works without stablepaint."""
     import tempfile
 
     from huggingface_hub import create_repo, upload_folder
 
-    from .remote_code import prepare_hub_folder
+    from stablepaint.hub.remote_code import prepare_hub_folder
 
     repo_id = args.hub_model_id or Path(output_dir).resolve().name
     repo_id = create_repo(repo_id, exist_ok=True, token=args.hub_token).repo_id
@@ -459,3 +459,14 @@ def push_to_hub(
         return upload_folder(
             repo_id=repo_id, folder_path=str(folder), commit_message=commit_message, token=args.hub_token
         )
+
+
+def drop_hints(hints: torch.Tensor, probability: float, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """
+    Conditioning dropout for classifier-free guidance over the hints (InstructPix2Pix trains the same way): each
+    item's hints are zeroed — "no hints", as the image processor encodes `hints=None` — with `probability`.
+    """
+    if probability <= 0:
+        return hints
+    keep = torch.rand(hints.shape[0], 1, 1, 1, generator=generator, device="cpu") >= probability
+    return hints * keep.to(device=hints.device, dtype=hints.dtype)

@@ -18,10 +18,8 @@ post-processing (resizing to a multiple of 16, hints at 1/4, the composite outsi
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import time
 import warnings
 from pathlib import Path
 from typing import Dict, Sequence, Tuple, Union
@@ -49,7 +47,7 @@ class _ColorizerGraph(torch.nn.Module):
 
 def gan_colorizer(pipe_or_colorizer):
     """The `PaintsTorchGenerator` of a PaintsTorch/StencilTorch pipeline (or the generator itself)."""
-    from .models.paintstorch import PaintsTorchGenerator
+    from stablepaint.models.paintstorch import PaintsTorchGenerator
 
     if isinstance(pipe_or_colorizer, PaintsTorchGenerator):
         return pipe_or_colorizer
@@ -148,7 +146,7 @@ def export_onnx(
 def _write_metadata(path: Path, pipe_or_colorizer, colorizer) -> None:
     import onnx
 
-    from . import __version__
+    from stablepaint import __version__
 
     model = onnx.load(str(path))
     processor = getattr(pipe_or_colorizer, "image_processor", None)
@@ -199,65 +197,6 @@ def check_onnx(
             colorizer.to(device, dtype)
         colorizer.train(was_training)
     return worst
-
-
-def add_export_onnx_parser(commands) -> None:
-    parser = commands.add_parser(
-        "export-onnx",
-        help="export a PaintsTorch/StencilTorch colorizer to ONNX (dynamic batch and size)",
-        description="Export the GAN colorizer of a PaintsTorch or StencilTorch pipeline to OUT (ONNX, dynamic batch "
-        "and spatial size in multiples of 16; inputs `sample`, `hints`, and `features` when the colorizer reads "
-        "them). --check compares onnxruntime with PyTorch at two sizes and batches and reports the max abs difference.",
-    )
-    parser.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="shipped name, pipeline folder or Hub id (default: the first shipped StencilTorch)",
-    )
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
-    parser.add_argument("--check", action="store_true", help=f"check against PyTorch (fails above {TOLERANCE:g})")
-    parser.set_defaults(func=run_export_onnx)
-
-
-def run_export_onnx(args: argparse.Namespace) -> int:
-    from .cli import CLIError
-    from .zoo import default_model, load_pipeline
-
-    model = args.model
-    if model is None:
-        default = default_model("StencilTorchPipeline")
-        if default is None:
-            raise CLIError("no shipped StencilTorch model is installed: pass --model NAME|PATH|HUB_ID.")
-        model = default.name
-    for name in ("onnx", "onnxruntime") if args.check else ("onnx",):
-        try:
-            __import__(name)
-        except ImportError:
-            raise CLIError(f'{name} is not installed: pip install "stablepaint[onnx]".') from None
-    try:
-        pipe = load_pipeline(model)
-    except (ValueError, OSError) as error:
-        raise CLIError(f"--model: {error}") from None
-    try:
-        colorizer = gan_colorizer(pipe)
-    except ValueError as error:
-        raise CLIError(f"--model {model}: {error}") from None
-    start = time.perf_counter()
-    path = export_onnx(pipe, args.output, opset=args.opset)
-    elapsed = time.perf_counter() - start
-    size = path.stat().st_size / 2**20
-    print(
-        f"Wrote {path} ({size:.2f} MB, opset {args.opset}, inputs {', '.join(onnx_input_names(colorizer))}) "
-        f"in {elapsed:.1f} s."
-    )
-    if args.check:
-        diff = check_onnx(path, pipe)
-        sizes = ", ".join(f"{b}x{h}x{w}" for b, h, w in CHECK_SIZES)
-        print(f"onnxruntime vs PyTorch at B x H x W = {sizes}: max abs diff {diff:.3g} (tolerance {TOLERANCE:g}).")
-        if not diff <= TOLERANCE:
-            raise CLIError(f"the ONNX graph differs from PyTorch by {diff:.3g} > {TOLERANCE:g}.")
-    return 0
 
 
 def load_onnx_metadata(path: Union[str, os.PathLike]) -> Dict[str, str]:

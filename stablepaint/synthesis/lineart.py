@@ -15,7 +15,7 @@ from typing import Optional, Union
 import numpy as np
 from PIL import Image
 
-from .synthesis.xdog import THRESHOLDS, xdog
+from stablepaint.synthesis.xdog import THRESHOLDS, xdog
 
 #: Methods `extract_lineart` knows, the controlnet-aux class behind each, and whether it needs weights.
 AUX_DETECTORS = {

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .image_processor import ColorizationImageProcessor
-from .synthesis import composite_input, random_mask, random_xdog, simplify_colors, simulate_strokes
-from .synthesis._utils import as_rng, to_rgb_array
-from .synthesis.simplify import SEGMENTATION_METHODS
+from stablepaint.image_processor import ColorizationImageProcessor
+from stablepaint.synthesis import composite_input, random_mask, random_xdog, simplify_colors, simulate_strokes
+from stablepaint.synthesis.simplify import SEGMENTATION_METHODS
+from stablepaint.utils.image_utils import as_rng, to_rgb_array
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 DATA_FILE_EXTENSIONS = (".parquet", ".arrow", ".jsonl", ".json", ".csv")

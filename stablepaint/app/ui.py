@@ -20,13 +20,10 @@ creates (`GRADIO_TEMP_DIR`), which its cache cleaning empties and which is remov
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import inspect
 import os
 import shutil
-import signal
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -53,7 +50,7 @@ def _to_rgba(image: Any, name: str) -> Optional[np.ndarray]:
     """An editor image (numpy array, PIL image or file path) as an (H, W, 4) uint8 array; `None` stays `None`."""
     if image is None:
         return None
-    from .image_processor import load_image
+    from stablepaint.image_processor import load_image
 
     if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[-1] == 2:  # gray + alpha
         image = np.concatenate([np.repeat(image[..., :1], 3, axis=-1), image[..., 1:]], axis=-1)
@@ -204,7 +201,7 @@ class AppResult:
 
 def default_models() -> Dict[str, str]:
     """Display name → what to load: every shipped pipeline (by name) and the flat-fill baseline."""
-    from .zoo import FLAT_FILL, list_shipped_models
+    from stablepaint.hub.registry import FLAT_FILL, list_shipped_models
 
     models = {f"{model.name} ({model.family.replace('Pipeline', '')})": model.name for model in list_shipped_models()}
     models[f"{FLAT_FILL} (baseline)"] = FLAT_FILL
@@ -227,7 +224,7 @@ class ColorizationApp:
     the size limits. `build_app` wires it to gradio components; tests call it directly.
 
     Args:
-        models (`Dict[str, str]`, *optional*): Display name → name, folder or Hub id for `stablepaint.zoo.load_pipeline`.
+        models (`Dict[str, str]`, *optional*): Display name → name, folder or Hub id for `stablepaint.hub.loading.load_pipeline`.
             Defaults to [`default_models`].
         max_image_size (`int`, *optional*, defaults to 1024): The largest side of any image, in pixels.
         device (`str`, *optional*): Where the pipelines run (`"auto"` picks cuda, mps or cpu); default CPU.
@@ -260,7 +257,7 @@ class ColorizationApp:
             raise ValueError(f"Unknown model {model!r}; choose one of {self.model_names}.")
         with self._lock:
             if model not in self._pipelines:
-                from .zoo import load_pipeline
+                from stablepaint.hub.loading import load_pipeline
 
                 pipe = load_pipeline(self.models[model], device=self.device)
                 if hasattr(pipe, "set_progress_bar_config"):
@@ -271,7 +268,7 @@ class ColorizationApp:
     @staticmethod
     def kind(pipe) -> str:
         """`"workflow"`, `"diffusion"` (seed, steps and variations apply) or `"single"` (one deterministic image)."""
-        from .pipelines import ArtWorkflowPipeline, StablePaintPipeline
+        from stablepaint.pipelines import ArtWorkflowPipeline, StablePaintPipeline
 
         if isinstance(pipe, ArtWorkflowPipeline):
             return "workflow"
@@ -281,7 +278,7 @@ class ColorizationApp:
 
     def extract_lineart(self, drawing: Any, sigma: float = 0.5) -> PIL.Image.Image:
         """A lineart ("L") extracted with xDoG from a color drawing."""
-        from .lineart import extract_lineart
+        from stablepaint.synthesis.lineart import extract_lineart
 
         image = image_input(drawing, "drawing", self.max_image_size)
         if image is None:
@@ -660,44 +657,3 @@ def launch_app(demo, host: str = "127.0.0.1", port: Optional[int] = 7860, share:
 # ----------------------------------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def add_app_parser(commands) -> None:
-    """Register `stablepaint app` on the CLI's subparsers."""
-    parser = commands.add_parser(
-        "app",
-        help="start the web app (gradio) to color linearts in the browser",
-        description="Start the stablepaint web app: upload or draw a lineart, paint hints and a mask, run a model. "
-        'Needs `pip install "stablepaint[app]"`. Binds to 127.0.0.1 unless --host says otherwise.',
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
-    parser.add_argument(
-        "--model",
-        action="append",
-        default=None,
-        metavar="NAME_OR_PATH",
-        help="a shipped model name, pipeline folder, Hub id or 'flat-fill' (repeatable; default: every shipped model "
-        "and flat-fill)",
-    )
-    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
-    parser.add_argument("--max-image-size", type=int, default=1024, help="largest image side in pixels (default 1024)")
-    parser.add_argument("--max-upload-mb", type=float, default=10, help="largest upload in MB (default: 10)")
-    parser.add_argument(
-        "--device", default=None, help="device of the pipelines: cpu, cuda, mps or auto (default: cpu)"
-    )
-    parser.set_defaults(func=run_app)
-
-
-def run_app(args: argparse.Namespace) -> int:
-    if not 0 <= args.port < 65536:
-        raise ValueError(f"--port must lie in [0, 65535], got {args.port}.")
-    models = None
-    if args.model:
-        models = {str(name): str(name) for name in args.model}
-    demo = build_app(models, max_image_size=args.max_image_size, max_upload_mb=args.max_upload_mb, device=args.device)
-    print(f"stablepaint app: models {demo.colorization_app.model_names}; temporary files in {demo.temp_dir}")
-    # A plain `kill` (SIGTERM) then exits like Ctrl+C, so that the temp folder is removed at exit.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    launch_app(demo, host=args.host, port=args.port, share=args.share)
-    return 0

@@ -572,7 +572,7 @@ class VGGFeatureDistance:
     def __init__(
         self, weights: Optional[Union[str, os.PathLike]] = None, device: Union[str, torch.device, None] = None
     ):
-        from .models.perceptual import VGG16Features
+        from stablepaint.models.perceptual import VGG16Features
 
         self.device = torch.device(device or "cpu")
         self.network = VGG16Features.from_weights(weights, layers=self.layers).to(self.device)

@@ -21,11 +21,11 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from .losses import content_loss, wgan_generator_loss, wgan_gp_critic_loss
-from .models.features import SemanticFeatureExtractor
-from .models.paintstorch import PaintsTorchCritic, PaintsTorchGenerator
-from .models.perceptual import VGG16Features
-from .training_utils import (
+from stablepaint.losses import content_loss, wgan_generator_loss, wgan_gp_critic_loss
+from stablepaint.models.features import SemanticFeatureExtractor
+from stablepaint.models.paintstorch import PaintsTorchCritic, PaintsTorchGenerator
+from stablepaint.models.perceptual import VGG16Features
+from stablepaint.training.utils import (
     add_training_args,
     batch_to_pipeline_inputs,
     build_train_dataloader,
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 
 def add_gan_args(parser: argparse.ArgumentParser, auxiliary_weight: float = 1.0) -> argparse.ArgumentParser:
-    """The common training flags (`stablepaint.training_utils.add_training_args`) plus the GAN's own."""
+    """The common training flags (`stablepaint.training.utils.add_training_args`) plus the GAN's own."""
     add_training_args(parser, resolution=512, learning_rate=1e-4)
     gan = parser.add_argument_group("model and losses")
     gan.add_argument(
@@ -230,7 +230,7 @@ class GANTask:
 
     def build_auxiliary(self, colorizer: PaintsTorchGenerator, config: Dict[str, Any]) -> torch.nn.Module:
         if self.name == "stenciltorch":
-            from .models.stenciltorch import StencilTorchGuideDecoder
+            from stablepaint.models.stenciltorch import StencilTorchGuideDecoder
 
             return StencilTorchGuideDecoder(**config) if config else StencilTorchGuideDecoder.from_colorizer(colorizer)
         # G2 (thesis §IV.2.2.2): the same architecture as G1, colored illustration -> lineart.
@@ -486,7 +486,7 @@ def log_validation(pipe, task: GANTask, batch, accelerator, step: int):
 
 def write_model_card(args: argparse.Namespace, task: GANTask, global_step: int):
     """Render `hub_cards/<task.card_template>` into `output_dir/README.md`."""
-    from .hub import find_attribution
+    from stablepaint.hub.cards import find_attribution
 
     source = args.train_data_dir or args.dataset_name
     attribution = args.attribution or (find_attribution(source) if args.train_data_dir else None)

@@ -13,7 +13,6 @@ per model.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import math
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .metrics import METRIC_DIRECTIONS, ColorizationMetrics
+from stablepaint.metrics import METRIC_DIRECTIONS, ColorizationMetrics
 
 REGIMES = ("none", "hints", "full")
 #: How the table names each metric, and how many decimals it shows.
@@ -141,7 +140,7 @@ def load_samples(
     """
     import datasets
 
-    from .data import SynthesisConfig, load_illustrations, synthesize_example
+    from stablepaint.data import SynthesisConfig, load_illustrations, synthesize_example
 
     if not isinstance(resolution, int) or resolution < 16 or resolution % 4:
         raise ValueError(f"`resolution` must be a multiple of 4, at least 16, got {resolution!r}.")
@@ -263,7 +262,7 @@ def run_pipeline(
 def _versions() -> Dict[str, str]:
     import diffusers
 
-    from . import __version__
+    from stablepaint import __version__
 
     return {"stablepaint": __version__, "torch": torch.__version__, "diffusers": diffusers.__version__}
 
@@ -298,7 +297,7 @@ def evaluate(
     """Evaluate pipelines and write `results.json`, `results.md` and `grid_<model>.png` to `out_dir`.
 
     Args:
-        models (`Sequence[str]`): Names for `stablepaint.zoo.load_pipeline`: shipped names, `"flat-fill"`, pipeline
+        models (`Sequence[str]`): Names for `stablepaint.hub.loading.load_pipeline`: shipped names, `"flat-fill"`, pipeline
             folders or Hub ids. The table's row label is the name as given.
         data: A source `stablepaint.data.load_illustrations` reads, or a `datasets.Dataset` with an `image` column.
         out_dir: Where to write the results (created).
@@ -311,7 +310,7 @@ def evaluate(
         inception_weights, vgg_weights (path, *optional*): Files for `InceptionFeatureExtractor` and
             `VGGFeatureDistance`.
         grid_samples (`int`, *optional*, defaults to 4): Rows of each model's image grid.
-        load_pipeline (callable, *optional*): Replaces `stablepaint.zoo.load_pipeline` (tests).
+        load_pipeline (callable, *optional*): Replaces `stablepaint.hub.loading.load_pipeline` (tests).
         progress (`bool`, *optional*, defaults to `True`): Show a tqdm progress bar.
         reference (`str`, *optional*, defaults to `"flat-fill"`): Compare every other model with this one sample by
             sample on the two color errors (`paired_comparison`); ignored when it is not among `models`, `None` for
@@ -326,8 +325,8 @@ def evaluate(
     """
     from tqdm.auto import tqdm
 
-    from .metrics import InceptionFeatureExtractor
-    from .visualize import make_grid
+    from stablepaint.metrics import InceptionFeatureExtractor
+    from stablepaint.utils.visualize import make_grid
 
     if isinstance(models, str):
         models = [models]
@@ -349,8 +348,8 @@ def evaluate(
     ):
         raise ValueError(f"`guidance_scale` must be a number >= 0 or None, got {guidance_scale!r}.")
     if load_pipeline is None:
-        from .zoo import load_pipeline
-    from .zoo import resolve_device
+        from stablepaint.hub.loading import load_pipeline
+    from stablepaint.hub.loading import resolve_device
 
     device = resolve_device(device)
     samples = load_samples(data, num_samples, resolution, seed, regimes, include_ids, exclude_ids)
@@ -570,87 +569,3 @@ def format_table(report: Dict[str, Any]) -> str:
                         f"{row['lower_on']}/{row['n']} | {p_value} |"
                     )
     return "\n".join(text) + "\n"
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def add_evaluate_parser(commands) -> None:
-    """Register `stablepaint evaluate` on the `stablepaint` sub-command parser."""
-    parser = commands.add_parser(
-        "evaluate",
-        help="evaluate models on a held-out set in the no-hints / hints / full-hints regimes (FID, KID, ...)",
-        description="Run each MODEL on held-out samples of DATA in the thesis' hint regimes and write OUT/results.json, "
-        "OUT/results.md (a table: one row per model, columns per regime and metric) and OUT/grid_<model>.png.",
-    )
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        metavar="PATH_OR_ID",
-        help="shipped name, 'flat-fill', pipeline folder or Hub id; repeat for several models",
-    )
-    parser.add_argument("--data", required=True, metavar="SRC", help="folder of pairs or illustrations, or a dataset")
-    parser.add_argument("--regimes", default=",".join(REGIMES), help="comma-separated among none,hints,full")
-    parser.add_argument("--num-samples", type=int, default=20, metavar="N", help="first N samples (default: 20)")
-    parser.add_argument("--resolution", type=int, default=256, metavar="R", help="center crop side (default: 256)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the hints and generators (default: 0)")
-    parser.add_argument("--batch-size", type=int, default=4, metavar="B", help="images per call (default: 4)")
-    parser.add_argument("--steps", type=int, default=20, help="denoising steps of diffusion models (default: 20)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
-    ids = parser.add_mutually_exclusive_group()
-    ids.add_argument("--include-ids", default=None, metavar="IDS", help="only these ids, e.g. '2480-2499'")
-    ids.add_argument("--exclude-ids", default=None, metavar="IDS", help="skip these ids, e.g. '0-2479'")
-    parser.add_argument("--inception-weights", default=None, metavar="PT", help="TorchScript FID Inception file")
-    parser.add_argument(
-        "--vgg-weights", default=None, metavar="FILE", help="VGG16 safetensors (default: $STABLEPAINT_VGG16_WEIGHTS)"
-    )
-    parser.add_argument(
-        "--reference",
-        default="flat-fill",
-        metavar="MODEL",
-        help="compare the other models with this one, sample by sample (default: flat-fill, when evaluated)",
-    )
-    parser.add_argument(
-        "--flatten-regions",
-        action="store_true",
-        help="call the models that take it with flatten_regions=True (median color per line-bounded region)",
-    )
-    parser.add_argument(
-        "--guidance-scale",
-        type=float,
-        default=None,
-        metavar="G",
-        help="classifier-free guidance scale of the models that take one (default: each model's own)",
-    )
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.set_defaults(func=run_evaluate)
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    if args.reference != "flat-fill" and args.reference not in args.model:
-        raise ValueError(f"--reference {args.reference!r} is not one of the --model values {args.model}.")
-    report = evaluate(
-        models=args.model,
-        data=args.data,
-        out_dir=args.out,
-        regimes=[regime.strip() for regime in args.regimes.split(",") if regime.strip()],
-        num_samples=args.num_samples,
-        resolution=args.resolution,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        device=args.device,
-        include_ids=args.include_ids,
-        exclude_ids=args.exclude_ids,
-        inception_weights=args.inception_weights,
-        vgg_weights=args.vgg_weights,
-        reference=args.reference,
-        flatten_regions=args.flatten_regions,
-        guidance_scale=args.guidance_scale,
-    )
-    print(format_table(report), end="")
-    print(f"wrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'results.md'} and the grids")
-    return 0

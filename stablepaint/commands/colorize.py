@@ -1,0 +1,257 @@
+"""`stablepaint colorize LINEART -o OUT`: color a lineart with a shipped pipeline (the first shipped StencilTorch one by
+default), a pipeline folder or a Hub id."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from stablepaint.commands import BaseStablepaintCommand, CLIError
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+#: Pipeline argument names in the messages of the image processor → the command-line names.
+_ARGUMENT_NAMES = {"`lineart`": "LINEART", "`hints`": "--hints", "`mask`": "--mask", "`image`": "--image"}
+
+
+def _cli_message(error: Exception) -> str:
+    message = str(error)
+    for name, flag in _ARGUMENT_NAMES.items():
+        message = message.replace(name, flag)
+    return message
+
+
+def _load_input(path: Optional[str], flag: str):
+    from stablepaint.image_processor import load_image
+
+    if path is None:
+        return None
+    try:
+        return load_image(path, flag)
+    except FileNotFoundError as error:
+        raise CLIError(str(error).replace(f"`{flag}`", flag)) from None
+    except (ValueError, TypeError) as error:
+        raise CLIError(str(error).replace(f"`{flag}`", flag)) from None
+
+
+def output_paths(output: str, num_images: int, lineart: str) -> List[Path]:
+    """Where the `num_images` outputs go (see the `colorize` description)."""
+    from PIL import Image
+
+    target = Path(output)
+    if "{i}" in output:
+        paths = [Path(output.replace("{i}", str(i))) for i in range(num_images)]
+    elif target.is_dir() or not target.suffix:
+        stem = Path(lineart).stem
+        names = [f"{stem}_colorized.png"] if num_images == 1 else [f"{stem}_{i}.png" for i in range(num_images)]
+        paths = [target / name for name in names]
+    elif num_images == 1:
+        paths = [target]
+    else:
+        paths = [target.with_name(f"{target.stem}_{i}{target.suffix}") for i in range(num_images)]
+    extensions = Image.registered_extensions()
+    for path in paths:
+        if path.suffix.lower() not in extensions:
+            raise CLIError(f"-o/--output: cannot tell the image format of {str(path)!r}; use a .png file name.")
+    return paths
+
+
+def _resolve_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        return torch.float16 if device == "cuda" else torch.float32
+    return getattr(torch, name)
+
+
+def _pipeline_kwargs(pipe, args, lineart, hints, mask, image) -> dict:
+    """The call of `pipe` for these arguments: only what its `__call__` accepts, and a clear error for the rest."""
+    family = type(pipe).__name__
+    accepted = inspect.signature(pipe.__call__).parameters
+    first = "lineart"
+    if hasattr(pipe, "generate") and "lineart" not in accepted:  # ArtWorkflowPipeline: generate(sketch, ...)
+        accepted, first = inspect.signature(pipe.generate).parameters, "sketch"
+    wanted = {first: ("LINEART", lineart), "hints": ("--hints", hints), "mask": ("--mask", mask)}
+    wanted["image"] = ("--image", image)
+    wanted["keep_lines"] = ("--keep-lines", True if args.keep_lines else None)
+    wanted["flatten_regions"] = ("--flatten-regions", True if args.flatten_regions else None)
+    wanted["num_inference_steps"] = ("--steps", args.steps)
+    wanted["guidance_scale"] = ("--guidance-scale", args.guidance_scale)
+    wanted["hint_regions"] = ("--hint-regions" if args.hint_regions else "--no-hint-regions", args.hint_regions)
+    kwargs = {}
+    for key, (flag, value) in wanted.items():
+        if value is None:
+            continue
+        if key not in accepted:
+            if flag == "--steps":
+                what = "generates each stage in one pass" if first == "sketch" else "colors in one forward pass"
+                raise CLIError(f"--steps applies to diffusion models; {family} {what}.")
+            raise CLIError(f"{family} takes no {flag}.")
+        kwargs[key] = value
+    return kwargs
+
+
+def _is_deterministic(pipe) -> bool:
+    accepted = inspect.signature(pipe.__call__).parameters
+    return "num_inference_steps" not in accepted and not hasattr(pipe, "generate")
+
+
+class ColorizeCommand(BaseStablepaintCommand):
+    """`stablepaint colorize LINEART -o OUT`: color a lineart with a shipped model, a pipeline folder or a Hub id."""
+
+    @staticmethod
+    def register_subcommand(commands: argparse._SubParsersAction) -> None:
+        colorize = commands.add_parser(
+            "colorize",
+            help="color a lineart with a shipped model, a pipeline folder or a Hub id",
+            description="Color LINEART (dark lines on white) from optional color-stroke hints, inside an optional mask, "
+            "keeping an optional previous image outside it. The output has LINEART's size. With --num-images K > 1, OUT "
+            "is a pattern holding '{i}' (e.g. out_{i}.png), a file name (written as NAME_0.png, NAME_1.png, ...) or a "
+            "folder (written as <LINEART stem>_0.png, ...).",
+        )
+        colorize.add_argument(
+            "lineart", metavar="LINEART", help="lineart image (or a drawing, with --extract-lineart)"
+        )
+        colorize.add_argument("-o", "--output", metavar="OUT", required=True, help="output image (PNG recommended)")
+        colorize.add_argument(
+            "--hints", metavar="H", default=None, help="RGBA strokes (alpha marks them) or RGB on white"
+        )
+        colorize.add_argument("--mask", metavar="M", default=None, help="white = area to color (default: everything)")
+        colorize.add_argument("--image", metavar="PREV", default=None, help="colored image kept outside the mask")
+        colorize.add_argument(
+            "--model",
+            default=None,
+            help="shipped name (see `stablepaint models`), 'flat-fill', pipeline folder or Hub id "
+            "(default: the first shipped StencilTorch model)",
+        )
+        colorize.add_argument("--steps", type=int, default=None, help="denoising steps (diffusion models only)")
+        colorize.add_argument(
+            "--guidance-scale",
+            type=float,
+            default=None,
+            metavar="G",
+            help="classifier-free guidance over the hints (StablePaint only; default: the model's own, higher follows "
+            "the strokes more closely)",
+        )
+        colorize.add_argument("--seed", type=int, default=0, help="seed of image i is SEED + i (default: 0)")
+        colorize.add_argument(
+            "--num-images", type=int, default=1, metavar="K", help="variations to write (default: 1)"
+        )
+        colorize.add_argument(
+            "--keep-lines", action="store_true", help="copy the lineart's lines into the output exactly"
+        )
+        colorize.add_argument(
+            "--flatten-regions",
+            action="store_true",
+            help="one color per region bounded by the lines (flat/cel coloring; the model's color under your strokes)",
+        )
+        colorize.add_argument(
+            "--hint-regions",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="StablePaint: fill each region you stroked with your stroke color and in-paint the rest around it "
+            "(default: the model's own setting)",
+        )
+        colorize.add_argument(
+            "--extract-lineart", action="store_true", help="LINEART is a drawing: extract its lineart first (xDoG)"
+        )
+        colorize.add_argument("--device", default="auto", choices=DEVICES, help="default: cuda, else mps, else cpu")
+        colorize.add_argument(
+            "--dtype", default="auto", choices=DTYPES, help="default: float16 on cuda, float32 elsewhere"
+        )
+        colorize.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+        colorize.set_defaults(func=ColorizeCommand)
+
+    def run(self) -> int:
+        args = self.args
+        import torch
+        from diffusers.utils import logging as diffusers_logging
+        from tqdm.auto import tqdm
+
+        from stablepaint.hub.loading import load_pipeline, resolve_device
+        from stablepaint.hub.registry import default_model
+
+        # 1. Check the arguments and read the inputs (before loading any model: bad input fails at once)
+        if args.num_images < 1:
+            raise CLIError(f"--num-images must be at least 1, got {args.num_images}.")
+        if args.steps is not None and args.steps < 1:
+            raise CLIError(f"--steps must be at least 1, got {args.steps}.")
+        if args.guidance_scale is not None and not args.guidance_scale >= 0:  # NaN fails too
+            raise CLIError(f"--guidance-scale must be a number >= 0, got {args.guidance_scale}.")
+        paths = output_paths(args.output, args.num_images, args.lineart)
+        lineart = _load_input(args.lineart, "LINEART")
+        if args.extract_lineart:
+            from stablepaint.synthesis.lineart import LineartExtractionError, extract_lineart
+
+            try:
+                lineart = extract_lineart(lineart.convert("RGB"))
+            except (LineartExtractionError, ValueError) as error:
+                raise CLIError(f"--extract-lineart: {error}") from None
+        hints = _load_input(args.hints, "--hints")
+        mask = _load_input(args.mask, "--mask")
+        image = _load_input(args.image, "--image")
+
+        # 2. Load the model
+        model = args.model
+        if model is None:
+            default = default_model("StencilTorchPipeline")
+            if default is None:
+                raise CLIError(
+                    "no shipped StencilTorch model is installed: pass --model NAME|PATH|HUB_ID "
+                    "(`stablepaint models` lists the shipped ones; 'flat-fill' is the baseline without weights)."
+                )
+            model = default.name
+        device = resolve_device(args.device)
+        dtype = _resolve_dtype(args.dtype, device)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise CLIError("--device cuda: no CUDA device is available here; use --device auto or cpu.")
+        if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise CLIError("--device mps: no MPS device is available here; use --device auto or cpu.")
+        start = time.perf_counter()
+        bars = diffusers_logging.is_progress_bar_enabled()
+        if args.no_progress:
+            diffusers_logging.disable_progress_bar()  # "Loading pipeline components..."
+        try:
+            pipe = load_pipeline(model, torch_dtype=dtype, device=device)
+        except (ValueError, OSError) as error:
+            raise CLIError(f"--model: {error}") from None
+        finally:
+            if bars:
+                diffusers_logging.enable_progress_bar()
+        if hasattr(pipe, "set_progress_bar_config"):
+            pipe.set_progress_bar_config(disable=args.no_progress or args.steps == 1, leave=False)
+        loaded = time.perf_counter() - start
+        family = type(pipe).__name__
+        if args.num_images > 1 and _is_deterministic(pipe):
+            raise CLIError(
+                f"--num-images > 1 needs a model that samples (StablePaint, ArtWorkflow); {family} gives one."
+            )
+        kwargs = _pipeline_kwargs(pipe, args, lineart, hints, mask, image)
+        accepted = inspect.signature(pipe.__call__).parameters
+        takes_generator = "generator" in accepted or any(p.kind == p.VAR_KEYWORD for p in accepted.values())
+
+        # 3. Color, one image per seed
+        start = time.perf_counter()
+        for i, path in enumerate(
+            tqdm(paths, desc="colorize", unit="image", disable=args.no_progress, file=sys.stderr)
+        ):
+            if takes_generator:
+                kwargs["generator"] = torch.Generator(device="cpu").manual_seed(args.seed + i)
+            try:
+                result = pipe(**kwargs).images[0]
+            except (ValueError, TypeError) as error:
+                raise CLIError(_cli_message(error)) from None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            result.save(path)
+        elapsed = time.perf_counter() - start
+        written = ", ".join(str(path) for path in paths)
+        print(
+            f"Wrote {written} ({lineart.width}x{lineart.height}) with {model} ({family}, {device}, "
+            f"{str(dtype).replace('torch.', '')}) in {elapsed:.2f} s (model loaded in {loaded:.2f} s)."
+        )
+        return 0
