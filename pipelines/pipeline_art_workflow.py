@@ -8,31 +8,34 @@ project) for the lineart-colorization workflow sketch → flat (rough) coloring 
   stage's latent, then refine the AdaIN parameters stage by stage so that the regeneration reproduces the artwork
   (§3.2, Algorithm 1), optionally with the learned weight-decay regularization (Eq. 7–8);
 - `edit`: change one stage (its image or its latent) and regenerate the later stages, everything else kept.
+
+The pieces live beside it: the outputs in `pipeline_art_workflow_output.py`, the stage pre- and post-processing in
+`art_workflow_image_processing.py`, `edit` and `state_from_output` in `art_workflow_editing.py`, and the AdaIN
+optimization (Algorithm 1) as pure functions in `stablepaint/models/workflow_optimization.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
-import PIL.Image
 import torch
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
-from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from stablepaint.image_processor import ColorizationImageProcessor
-from stablepaint.losses import masked_l1, workflow_reconstruction_loss
 from stablepaint.models.perceptual import VGG16Features
-from stablepaint.models.workflow import (
-    ArtWorkflowGenerationModel,
-    ArtWorkflowInferenceModel,
-    ArtWorkflowRegularizer,
-    adain_update,
-    init_adam_state,
+from stablepaint.models.workflow import ArtWorkflowGenerationModel, ArtWorkflowInferenceModel, ArtWorkflowRegularizer
+from stablepaint.models.workflow_optimization import (
+    adain_weight_decay,
+    check_adain_arguments,
+    fit_stages,
+    generate_stages,
+    optimize_adain_increment,
 )
+from stablepaint.pipelines.art_workflow_editing import ArtWorkflowEditingMixin
+from stablepaint.pipelines.art_workflow_image_processing import ArtWorkflowImageProcessor
+from stablepaint.pipelines.pipeline_art_workflow_output import ArtWorkflowPipelineOutput, ArtWorkflowState
 from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin, check_bool_options
 
 #: VGG16 activations of the perceptual term of Eq. 6 (the four of Johnson et al.'s perceptual loss).
@@ -55,59 +58,7 @@ EXAMPLE_DOC_STRING = """
 """
 
 
-@dataclass
-class ArtWorkflowPipelineOutput(BaseOutput):
-    """Output of `ArtWorkflowPipeline.generate`.
-
-    Args:
-        images: The final-stage images (the last entry of `stages`), in the `output_type` format.
-        stages (`List`): One entry per stage, first to last, each a batch in the `output_type` format (the first
-            stage is the input sketch, 1-channel stages are shown as gray RGB).
-        latents (`List[torch.Tensor]`): The latent of each transition `(B, latent_dim)`, `latents[k]` drew stage `k+1`.
-        adain_params (`List[torch.Tensor]`): The AdaIN parameters each transition used, `MLP(z)` plus the increment
-            the hints' AdaIN optimization found (none without hints).
-        stage_tensors (`List[torch.Tensor]`): The stages at the working size, in [-1, 1], before post-processing.
-    """
-
-    images: Union[List[PIL.Image.Image], np.ndarray, torch.Tensor]
-    stages: List[Any]
-    latents: List[torch.Tensor]
-    adain_params: Optional[List[torch.Tensor]] = None
-    stage_tensors: Optional[List[torch.Tensor]] = None
-
-
-@dataclass
-class ArtWorkflowState(BaseOutput):
-    """The editable state of an artwork, returned by `invert` and `edit` and taken by `edit`.
-
-    Args:
-        images: The final stage regenerated from the state (the reconstruction of the artwork, or the edit).
-        stages (`List`): Every stage as regenerated from the state, first to last, in the `output_type` format.
-        inferred_stages (`List`): The stages the workflow-inference nets inferred from the artwork (the last one is
-            the artwork itself), in the `output_type` format.
-        stage_tensors (`List[torch.Tensor]`): `stages` at the working size, in [-1, 1].
-        inferred_tensors (`List[torch.Tensor]`): `inferred_stages` at the working size, in [-1, 1].
-        latents (`List[torch.Tensor]`): The latent of each transition `(B, latent_dim)` (encoded by `E_k`, or edited).
-        adain_params (`List[torch.Tensor]`): The AdaIN parameters of each transition used to regenerate,
-            `MLP(latent) + increment`.
-        adain_increments (`List[torch.Tensor]`): The optimized incremental terms `Δp` of each transition.
-        original_sizes (`List[Tuple[int, int]]`): The caller's `(height, width)` of each artwork.
-        output_type (`str`): The format of `images`, `stages` and `inferred_stages`.
-    """
-
-    images: Union[List[PIL.Image.Image], np.ndarray, torch.Tensor]
-    stages: List[Any]
-    inferred_stages: List[Any]
-    stage_tensors: List[torch.Tensor]
-    inferred_tensors: List[torch.Tensor]
-    latents: List[torch.Tensor]
-    adain_params: List[torch.Tensor]
-    adain_increments: List[torch.Tensor]
-    original_sizes: List[Tuple[int, int]]
-    output_type: str = "pil"
-
-
-class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
+class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEditingMixin):
     r"""Multi-stage generation and editing of artwork (Tseng et al., ECCV 2020).
 
     Args:
@@ -126,6 +77,10 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             stay small: when absent, `invert` loads it once with `VGG16Features.from_weights` (a `vgg_weights=` file,
             else `$STABLEPAINT_VGG16_WEIGHTS`, else torchvision's download) — or pass `perceptual_weight=0`.
     """
+
+    call_method = "generate"  # generate(sketch, ...): each stage sampled from a latent
+    stochastic = True
+    inpaints = False  # stages are generated whole (no mask)
 
     _optional_components = ["workflow_inference", "regularizer", "perceptual"]
     model_cpu_offload_seq = "workflow_inference->artwork_generation"
@@ -161,7 +116,7 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
         multiple_of = 2**artwork_generation.config.num_downsample
         if workflow_inference is not None:
             multiple_of = max(multiple_of, 2**workflow_inference.config.num_downs)
-        self.image_processor = ColorizationImageProcessor(multiple_of=multiple_of, hint_scale=1)
+        self.image_processor = ArtWorkflowImageProcessor(multiple_of=multiple_of, hint_scale=1)
         self._loaded_perceptual = None
 
     # ------------------------------------------------------------------------------------------------------------
@@ -186,34 +141,36 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             raise ValueError(f"`stage` must be an int in [0, {self.num_stages}) or a stage name, got {stage!r}.")
         return int(stage)
 
-    def _preprocess_stage(self, image, stage: int, height: Optional[int], width: Optional[int], name: str):
-        """A stage image → `(B, C_stage, H, W)` in [-1, 1] and the caller's sizes, through the conditioning contract."""
-        channels = self.artwork_generation.config.stage_channels[stage]
-        if channels not in (1, 3):
-            if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] != channels:
-                raise TypeError(
-                    f"`{name}` of stage {stage} ({channels} channels) must be a (B, {channels}, H, W) tensor in [-1, 1]."
-                )
-            return image.float(), [tuple(image.shape[-2:])] * image.shape[0]
-        short_side = getattr(self.artwork_generation.config, "sample_size", None)
-        inputs = self.image_processor.preprocess(
-            image, image=image if channels == 3 else None, height=height, width=width, short_side=short_side
-        )
-        tensor = inputs.lineart if channels == 1 else inputs.image
-        return tensor, inputs.original_sizes
+    def preprocess_stage(
+        self, image, stage: Union[int, str] = 0, height: Optional[int] = None, width: Optional[int] = None
+    ) -> Tuple[torch.Tensor, List[Tuple[int, int]]]:
+        r"""Turn images of one stage into the tensor the networks work on, through the conditioning contract (what
+        `generate` does with its sketch, `invert` with its artwork and `edit` with a new stage image).
 
-    def _postprocess(self, tensors: Sequence[torch.Tensor], output_type: str, original_sizes):
-        outputs = []
-        for tensor in tensors:
-            tensor = tensor.detach().float().cpu().clamp(-1, 1)
-            if tensor.shape[1] == 1:
-                tensor = tensor.expand(-1, 3, -1, -1)
-            elif tensor.shape[1] != 3:
-                tensor = tensor[:, :3]
-            outputs.append(
-                self.image_processor.postprocess(tensor, output_type=output_type, original_sizes=original_sizes)
-            )
-        return outputs
+        Args:
+            image (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, path, or a list of them):
+                Images of `stage`: dark lines on white for a 1-channel stage (the contract's `lineart`), RGB images
+                for a 3-channel one, a `(B, C, H, W)` tensor in [-1, 1] (taken as is) for a stage of other channels.
+            stage (`int` or `str`, *optional*, defaults to 0):
+                The stage, by index or name (`"sketch"`, `"flat"`, `"final"` for 3 stages).
+            height (`int`, *optional*), width (`int`, *optional*):
+                The working size (multiples of the networks' stride). Defaults to the scale the networks were trained
+                at when `artwork_generation.config.sample_size` records it (the shorter side resized to it), else to
+                the image's size, rounded.
+
+        Returns:
+            `Tuple[torch.Tensor, List[Tuple[int, int]]]`: the stage `(B, C_stage, H, W)` in [-1, 1] (`float32`) and
+            the caller's `(height, width)` of each image.
+        """
+        tensor, original_sizes, _ = self._preprocess(image, self.stage_index(stage), height, width, "image")
+        return tensor, original_sizes
+
+    def _preprocess(self, image, stage: int, height: Optional[int], width: Optional[int], name: str, hints=None):
+        config = self.artwork_generation.config
+        short_side = getattr(config, "sample_size", None)
+        return self.image_processor.preprocess_stage(
+            image, stage, config.stage_channels, height, width, short_side, hints=hints, name=name
+        )
 
     def _check_latents(self, latents, batch_size: int):
         num = self.num_stages - 1
@@ -336,15 +293,12 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
                 "`flatten_regions` and `keep_lines` read the lines of a 1-channel first stage (a sketch)."
             )
         guided = hints is not None and hint_steps > 0
-        decay = self._hint_weight_decay(use_learned_regularization, weight_decay) if guided else None
-        # 2. Preprocess
-        first, original_sizes = self._preprocess_stage(sketch, 0, height, width, "sketch")
+        decay = adain_weight_decay(self.regularizer, use_learned_regularization, weight_decay) if guided else None
+        # 2. Preprocess (the sketch and the hints together: one pass through the conditioning contract)
+        first, original_sizes, strokes = self._preprocess(sketch, 0, height, width, "sketch", hints=hints)
         device, dtype = self.device, self.artwork_generation.dtype
         first = first.to(device=device, dtype=dtype)
         batch_size = first.shape[0]
-        strokes = None
-        if hints is not None:
-            strokes = self._preprocess_hints(sketch, hints, first, batch_size)
         latents = self._check_latents(latents, batch_size)
         # 3. Prepare latents
         latents = [
@@ -352,38 +306,26 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             for z in latents
         ]
         # 4. Generate stage after stage, each color stage steered toward the strokes when there are hints
-        stages, used_params = [first], []
         channels = self.artwork_generation.config.stage_channels
         total = hint_steps * sum(c == 3 for c in channels[1:]) if guided else 0
+        strokes = [t.to(device=device, dtype=dtype) for t in strokes] if guided else None
         with self.progress_bar(total=total) if total else contextlib.nullcontext() as progress:
-            for k, generator_k in enumerate(self.artwork_generation.generators):
-                params = generator_k.adain_params(latents[k])
-                if guided and channels[k + 1] == 3:
-                    target, stroke = strokes
-                    delta = self.optimize_adain(
-                        k,
-                        stages[k],
-                        target.to(dtype),
-                        params,
-                        hint_steps,
-                        learning_rate=hint_learning_rate,
-                        weight_decay=None if decay is None else decay(k, params),
-                        reference_mask=stroke.to(dtype),
-                        progress=progress,
-                    )
-                    params = params + delta
-                stages.append(generator_k(stages[k], adain_params=params))
-                used_params.append(params.detach())
+            stages, used_params = generate_stages(
+                self.artwork_generation,
+                first,
+                latents,
+                strokes=strokes,
+                optimize_steps=hint_steps,
+                learning_rate=hint_learning_rate,
+                weight_decay=decay,
+                progress=progress,
+            )
         # 5. Postprocess
-        outputs = self._postprocess(stages, output_type, original_sizes)
+        outputs = self.image_processor.postprocess_stages(stages, output_type, original_sizes)
         if line_options:
-            for index in range(1, len(outputs)):
-                if channels[index] != 3:
-                    continue
-                if flatten_regions:
-                    outputs[index] = self.image_processor.flatten_regions(outputs[index], sketch, hints=hints)
-                if keep_lines:
-                    outputs[index] = self.image_processor.keep_lines(outputs[index], sketch)
+            outputs = self.image_processor.refine_color_stages(
+                outputs, channels, sketch, hints, flatten_regions, keep_lines
+            )
         self.maybe_free_model_hooks()
         if not return_dict:
             return outputs[-1], outputs, latents
@@ -393,41 +335,9 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             latents=latents,
             adain_params=used_params,
             stage_tensors=[stage.detach() for stage in stages],
+            original_sizes=list(original_sizes),
+            output_type=output_type,
         )
-
-    def _hint_weight_decay(self, use_learned_regularization: Optional[bool], weight_decay: Optional[float]):
-        """The weight decay of the hint-guided AdaIN optimization: a callable `(transition, params) -> decay`."""
-        if weight_decay is not None:
-            if use_learned_regularization:
-                raise ValueError(
-                    "`weight_decay` is a fixed regularization: pass `use_learned_regularization=False` with it."
-                )
-            if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
-                raise ValueError(f"`weight_decay` must be a number >= 0, got {weight_decay!r}.")
-            return lambda k, params: float(weight_decay)
-        if use_learned_regularization is None:
-            use_learned_regularization = self.regularizer is not None
-        if not use_learned_regularization:
-            return None
-        if self.regularizer is None:
-            raise ValueError(
-                "`use_learned_regularization=True` needs the pipeline's `regularizer` component (trained with "
-                "`train/train_art_workflow.py --phase regularization`); pass `use_learned_regularization=False`."
-            )
-        return lambda k, params: self.regularizer.weight_decay(k).to(device=params.device, dtype=params.dtype)
-
-    def _preprocess_hints(self, sketch, hints, first: torch.Tensor, batch_size: int):
-        """The hints at the working size: the stroke colors `(B, 3, H, W)` in [-1, 1] and the stroke mask
-        `(B, 1, H, W)` in {0, 1}."""
-        height, width = first.shape[-2:]
-        if not isinstance(sketch, torch.Tensor) or self.artwork_generation.config.stage_channels[0] in (1, 3):
-            inputs = self.image_processor.preprocess(sketch, hints=hints, height=height, width=width)
-        else:  # a tensor first stage of other channels: its size is the reference
-            inputs = self.image_processor.preprocess(
-                torch.ones(batch_size, 1, height, width), hints=hints, height=height, width=width
-            )
-        hint_tensor = inputs.hints.to(first.device)
-        return hint_tensor[:, :3], hint_tensor[:, 3:]
 
     # ------------------------------------------------------------------------------------------------------------
     # Inversion: workflow inference + AdaIN optimization (Algorithm 1)
@@ -447,46 +357,27 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
         progress=None,
         reference_mask: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """Algorithm 1 for one transition: optimize the increment `Δp` of the AdaIN parameters so that
-        `G_k(image, p + Δp)` matches `reference` under L1 + λ_VGG·VGG (Eq. 6), with Adam (step size
-        `learning_rate`) and weight decay `λ ⊙ Δp` added to the gradient. Returns `Δp`, `(B, P)`.
+        r"""Algorithm 1 for one transition: optimize the increment `Δp` of the AdaIN parameters so that
+        `G_k(image, p + Δp)` matches `reference` under L1 + λ_VGG·VGG (Eq. 6), with Adam (step size `learning_rate`)
+        and weight decay `λ ⊙ Δp` added to the gradient. Returns `Δp`, `(B, P)`.
 
-        With `reference_mask` (`(B, 1, H, W)`, 1 where the reference is defined, e.g. under the user's strokes) the
-        loss is the L1 over those pixels only, and `perceptual` must be `None`; an example without any such pixel
-        keeps `Δp = 0`."""
-        if reference_mask is not None and perceptual is not None:
-            raise ValueError("`reference_mask` takes the masked L1 only: pass `perceptual=None`.")
-        model = self.artwork_generation.generators[transition]
-        adain_params = adain_params.detach()
-        delta = torch.zeros_like(adain_params)
-        if optimize_steps == 0:
-            return delta
-        state = init_adam_state(delta)
-        with torch.no_grad():
-            content = model.encode_content(image)  # the input stage is fixed: encode it once
-            reference_features = None
-            if perceptual is not None and perceptual_weight > 0:
-                rgb = reference.expand(-1, 3, -1, -1) if reference.shape[1] == 1 else reference
-                # the reference is fixed: its features are computed once (in the VGG's dtype, which a lazily loaded
-                # VGG keeps at float32 whatever the pipeline's)
-                reference_features = perceptual(rgb.to(perceptual.dtype))
-        if isinstance(weight_decay, torch.Tensor):
-            weight_decay = weight_decay.detach()
-        for _ in range(optimize_steps):
-            delta.requires_grad_(True)
-            with torch.enable_grad():
-                output = model.decode(content, adain_params + delta)
-                if reference_mask is None:
-                    loss = workflow_reconstruction_loss(
-                        output, reference, perceptual, perceptual_weight, real_features=reference_features
-                    ).sum()
-                else:
-                    loss = masked_l1(output, reference, reference_mask).sum()
-                (grad,) = torch.autograd.grad(loss, delta)
-            delta = adain_update(delta, grad, state, learning_rate, weight_decay)
-            if progress is not None:
-                progress.update()
-        return delta.detach()
+        `transition` picks the generator `G_k` of `artwork_generation`; the other arguments are those of
+        [`~stablepaint.models.workflow_optimization.optimize_adain_increment`]. With `reference_mask` (`(B, 1, H, W)`,
+        1 where the reference is defined, e.g. under the user's strokes) the loss is the L1 over those pixels only,
+        and `perceptual` must be `None`; an example without any such pixel keeps `Δp = 0`."""
+        return optimize_adain_increment(
+            self.artwork_generation.generators[transition],
+            image,
+            reference,
+            adain_params,
+            optimize_steps,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            perceptual=perceptual,
+            perceptual_weight=perceptual_weight,
+            reference_mask=reference_mask,
+            progress=progress,
+        )
 
     @torch.no_grad()
     def invert(
@@ -537,33 +428,21 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
                 "`invert` infers the earlier stages with the `workflow_inference` component, which this pipeline was "
                 "saved without; load one that has it (train/train_art_workflow.py writes it) to edit a finished artwork."
             )
-        if isinstance(optimize_steps, bool) or not isinstance(optimize_steps, int) or optimize_steps < 0:
-            raise ValueError(f"`optimize_steps` must be an int >= 0, got {optimize_steps!r}.")
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}.")
-        if weight_decay is not None and use_learned_regularization:
-            raise ValueError(
-                "`weight_decay` is a fixed regularization: pass `use_learned_regularization=False` with it."
-            )
-        for name, value in (("weight_decay", weight_decay), ("learning_rate", learning_rate)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise TypeError(f"`{name}` must be a number, got {type(value).__name__} {value!r}.")
-        if weight_decay is not None and not weight_decay >= 0:
-            raise ValueError(f"`weight_decay` must be >= 0, got {weight_decay!r}.")
-        if use_learned_regularization and optimize_steps > 0 and self.regularizer is None:
-            raise ValueError(
-                "`use_learned_regularization=True` needs the pipeline's `regularizer` component (trained with "
-                "`train/train_art_workflow.py --phase regularization`); pass `use_learned_regularization=False`."
-            )
-        if not learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be positive, got {learning_rate!r}.")
+        check_adain_arguments(
+            optimize_steps, learning_rate, weight_decay, use_learned_regularization, self.regularizer
+        )
+        decay = None
+        if optimize_steps > 0:
+            decay = adain_weight_decay(self.regularizer, use_learned_regularization, weight_decay)
         perceptual = None
         if optimize_steps > 0 and perceptual_weight > 0:
             perceptual = self._get_perceptual(vgg_weights)
 
         # 2. Preprocess
         last = self.num_stages - 1
-        artwork_tensor, original_sizes = self._preprocess_stage(artwork, last, height, width, "artwork")
+        artwork_tensor, original_sizes, _ = self._preprocess(artwork, last, height, width, "artwork")
         device, dtype = self.device, self.artwork_generation.dtype
         artwork_tensor = artwork_tensor.to(device=device, dtype=dtype)
 
@@ -571,34 +450,17 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
         inferred = self.workflow_inference(artwork_tensor)
 
         # 4. Encode the latents and run the AdaIN optimization, first transition to last (Algorithm 1)
-        stages = [inferred[0]]
-        latents, params, increments = [], [], []
         with self.progress_bar(total=optimize_steps * last) as progress:
-            for k in range(last):
-                generator_k = self.artwork_generation.generators[k]
-                latent, _ = self.artwork_generation.encoders[k](inferred[k + 1])
-                base = generator_k.adain_params(latent)
-                decay = None
-                if optimize_steps > 0 and use_learned_regularization:
-                    decay = self.regularizer.weight_decay(k).to(device=device, dtype=base.dtype)
-                elif weight_decay is not None:
-                    decay = float(weight_decay)
-                delta = self.optimize_adain(
-                    k,
-                    stages[k],
-                    inferred[k + 1],
-                    base,
-                    optimize_steps,
-                    learning_rate=learning_rate,
-                    weight_decay=decay,
-                    perceptual=perceptual,
-                    perceptual_weight=perceptual_weight,
-                    progress=progress,
-                )
-                stages.append(generator_k(stages[k], adain_params=base + delta))
-                latents.append(latent)
-                params.append(base + delta)
-                increments.append(delta)
+            stages, latents, params, increments = fit_stages(
+                self.artwork_generation,
+                inferred,
+                optimize_steps,
+                learning_rate=learning_rate,
+                weight_decay=decay,
+                perceptual=perceptual,
+                perceptual_weight=perceptual_weight,
+                progress=progress,
+            )
 
         # 5. Postprocess
         state = self._make_state(stages, inferred, latents, params, increments, original_sizes, output_type)
@@ -607,106 +469,5 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline):
             return state.images, state.stages, state.latents, state.adain_params
         return state
 
-    def _make_state(self, stages, inferred, latents, params, increments, original_sizes, output_type):
-        outputs = self._postprocess(stages, output_type, original_sizes)
-        return ArtWorkflowState(
-            images=outputs[-1],
-            stages=outputs,
-            inferred_stages=self._postprocess(inferred, output_type, original_sizes),
-            stage_tensors=[s.detach() for s in stages],
-            inferred_tensors=[s.detach() for s in inferred],
-            latents=[z.detach() for z in latents],
-            adain_params=[p.detach() for p in params],
-            adain_increments=[d.detach() for d in increments],
-            original_sizes=list(original_sizes),
-            output_type=output_type,
-        )
 
-    # ------------------------------------------------------------------------------------------------------------
-    # Editing
-    # ------------------------------------------------------------------------------------------------------------
-
-    @torch.no_grad()
-    def edit(
-        self,
-        state: ArtWorkflowState,
-        stage: Union[int, str],
-        image=None,
-        latent: Optional[torch.Tensor] = None,
-        generator: Optional[Union[torch.Generator, List[torch.Generator]]] = None,
-        keep_increment: bool = False,
-        output_type: Optional[str] = None,
-    ) -> ArtWorkflowState:
-        r"""Change one stage and regenerate the later ones; the earlier stages and the other stages' AdaIN parameters
-        (with their optimized increments) are kept (§3.1, "Test-time inference").
-
-        Args:
-            state ([`ArtWorkflowState`]): From `invert` or from a previous `edit`.
-            stage (`int` or `str`): The stage to change, by index or name (`"sketch"`, `"flat"`, `"final"`).
-            image (*optional*): A new image for `stage` (a redrawn sketch, a recolored flat coloring), at the state's
-                size or its aspect ratio; the stages after it are regenerated with their current AdaIN parameters.
-                Not allowed for the last stage (it has no later stage).
-            latent (`torch.Tensor`, *optional*): A new latent `(B, latent_dim)` for `stage` (not the first stage);
-                `stage` and the later ones are regenerated. With neither `image` nor `latent`, a latent is re-sampled
-                from N(0, I) with `generator`.
-            generator (`torch.Generator`, *optional*): The source of a re-sampled latent.
-            keep_increment (`bool`, *optional*, defaults to `False`): Add the optimized increment of `stage` to the
-                new latent's AdaIN parameters (by default a new latent gets plain `MLP(z)`: the increment was fitted
-                to the old one).
-            output_type (`str`, *optional*): Defaults to the state's.
-
-        Returns:
-            [`ArtWorkflowState`]: the new state (its `images` are the updated final artwork).
-        """
-        # 1. Check inputs
-        if not isinstance(state, ArtWorkflowState):
-            raise TypeError(
-                f"`state` must be an ArtWorkflowState from `invert` or `edit`, got {type(state).__name__}."
-            )
-        index = self.stage_index(stage)
-        output_type = output_type or state.output_type
-        if output_type not in ("pil", "np", "pt"):
-            raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}.")
-        if image is not None and latent is not None:
-            raise ValueError("pass at most one of `image` and `latent`.")
-        if image is not None and index == self.num_stages - 1:
-            raise ValueError("`image` can edit every stage but the last: there is nothing to regenerate after it.")
-        if image is None and index == 0:
-            raise ValueError("the first stage has no latent: edit it with `image=`.")
-        stages = list(state.stage_tensors)
-        latents, params = list(state.latents), list(state.adain_params)
-        device, dtype = stages[0].device, stages[0].dtype
-        batch_size, height, width = stages[0].shape[0], stages[0].shape[-2], stages[0].shape[-1]
-
-        # 2. Apply the edit
-        if image is not None:
-            new_image, _ = self._preprocess_stage(image, index, height, width, "image")
-            new_image = new_image.to(device=device, dtype=dtype)
-            if new_image.shape[0] not in (1, batch_size):
-                raise ValueError(f"`image` has batch size {new_image.shape[0]}, the state {batch_size}.")
-            stages[index] = new_image.expand(batch_size, -1, -1, -1).clone()
-            first_regenerated = index + 1
-        else:
-            k = index - 1
-            if latent is None:
-                latent = self.prepare_latents(batch_size, generator, device, dtype)
-            padded = [latent if i == k else None for i in range(self.num_stages - 1)]
-            latent = self._check_latents(padded, batch_size)[k]
-            latent = latent.to(device=device, dtype=dtype)
-            new_params = self.artwork_generation.generators[k].adain_params(latent)
-            if keep_increment:
-                new_params = new_params + state.adain_increments[k]
-            latents[k], params[k] = latent, new_params
-            first_regenerated = index
-
-        # 3. Regenerate the later stages
-        for s in range(first_regenerated, self.num_stages):
-            stages[s] = self.artwork_generation.generators[s - 1](stages[s - 1], adain_params=params[s - 1])
-
-        # 4. Postprocess
-        increments = list(state.adain_increments)
-        if image is None and not keep_increment:
-            increments[index - 1] = torch.zeros_like(increments[index - 1])
-        return self._make_state(
-            stages, state.inferred_tensors, latents, params, increments, state.original_sizes, output_type
-        )
+__all__ = ["ArtWorkflowPipeline", "ArtWorkflowPipelineOutput", "ArtWorkflowState"]

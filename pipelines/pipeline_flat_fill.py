@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import replace_example_docstring
-from scipy import ndimage
 
 from stablepaint.image_processor import ColorizationImageProcessor
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
 from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin
+from stablepaint.regions import flat_fill
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -34,7 +34,8 @@ EXAMPLE_DOC_STRING = """
 class FlatFillPipeline(CustomPipelineMixin, DiffusionPipeline):
     r"""
     A baseline "colorizer" without a model: the regions bounded by the lineart (4-connected components of its
-    non-line pixels) are each filled with one color — the majority color of the hint strokes inside the region, or,
+    non-line pixels) are each filled with one color — the majority color of the hint strokes inside the region (ties:
+    the smaller color code, as everywhere in `stablepaint.regions`), or,
     for a region without strokes, the color of the stroke pixel nearest to it (Euclidean distance transform); without
     any hints everything stays white. The lineart is then multiplied in, so lines stay dark.
 
@@ -42,6 +43,8 @@ class FlatFillPipeline(CustomPipelineMixin, DiffusionPipeline):
     the lineart's own resolution (hints of another resolution are resized to it by stroke coverage). Lineart values
     below `line_threshold` (0.5, in [0, 1]) are the lines that bound the regions.
     """
+
+    inpaints = False  # no network: it fills, it does not in-paint (no `hint_regions`)
 
     def __init__(self):
         super().__init__()
@@ -64,42 +67,9 @@ class FlatFillPipeline(CustomPipelineMixin, DiffusionPipeline):
             hints (`np.ndarray`): `(4, H, W)`: stroke RGB in [0, 1] and the stroke mask in {0, 1}.
 
         Returns:
-            `np.ndarray`: `(H, W, 3)` flat colors in [0, 1], lines not yet multiplied in.
+            `np.ndarray`: `(H, W, 3)` flat colors in [0, 1], lines not yet multiplied in ([`stablepaint.regions.flat_fill`]).
         """
-        height, width = lineart.shape
-        stroke = hints[3] >= 0.5
-        if not stroke.any():
-            return np.ones((height, width, 3), dtype=np.float32)
-        colors = np.round(np.moveaxis(hints[:3], 0, -1) * 255).astype(np.int64)  # (H, W, 3) 8-bit
-        codes = (colors[..., 0] << 16) | (colors[..., 1] << 8) | colors[..., 2]
-        labels, num_regions = ndimage.label(lineart >= self.line_threshold)
-
-        region_codes = np.full(num_regions + 1, -1, dtype=np.int64)
-        # 1. Regions with strokes: the majority color of their stroke pixels (ties: the smaller color code).
-        inside = stroke & (labels > 0)
-        if inside.any():
-            keys, counts = np.unique(labels[inside] * (1 << 24) + codes[inside], return_counts=True)
-            key_labels, key_codes = keys >> 24, keys & ((1 << 24) - 1)
-            order = np.lexsort((key_codes, -counts, key_labels))  # per region: highest count first
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = key_labels[order][1:] != key_labels[order][:-1]
-            region_codes[key_labels[order][first]] = key_codes[order][first]
-
-        # 2. Regions without strokes: the stroke pixel nearest to the region.
-        distance, (nearest_y, nearest_x) = ndimage.distance_transform_edt(~stroke, return_indices=True)
-        empty = np.flatnonzero(region_codes[1:] < 0) + 1
-        if len(empty):
-            positions = ndimage.minimum_position(distance, labels, index=empty)
-            for region, (y, x) in zip(empty, positions):  # a loop over regions, not pixels
-                region_codes[region] = codes[nearest_y[y, x], nearest_x[y, x]]
-
-        # 3. Line pixels take the color of the nearest region pixel (only visible where the lines are gray).
-        _, (region_y, region_x) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-        filled_labels = labels[region_y, region_x] if num_regions else labels
-        pixel_codes = region_codes[filled_labels]
-        pixel_codes = np.where(pixel_codes < 0, codes[nearest_y, nearest_x], pixel_codes)  # no region at all
-        rgb = np.stack([(pixel_codes >> 16) & 255, (pixel_codes >> 8) & 255, pixel_codes & 255], axis=-1)
-        return (rgb / 255.0).astype(np.float32)
+        return flat_fill(lineart, hints, self.line_threshold)
 
     @torch.no_grad()
     @replace_example_docstring(EXAMPLE_DOC_STRING)

@@ -171,12 +171,15 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
         images = self.image_processor.postprocess(
             output, output_type=output_type, original_sizes=inputs.original_sizes, image=image, mask=mask
         )
-        if flatten_regions:
-            images = self.image_processor.flatten_regions(
-                images, lineart, hints=hints, threshold=line_threshold, mask=mask
-            )
-        if keep_lines:
-            images = self.image_processor.keep_lines(images, lineart, threshold=line_threshold, mask=mask)
+        images = self.image_processor.refine_regions(
+            images,
+            lineart,
+            hints,
+            mask,
+            flatten_regions=flatten_regions,
+            keep_lines=keep_lines,
+            threshold=line_threshold,
+        )
 
         if not return_dict:
             return (images,)

@@ -82,6 +82,8 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             The `hint_regions` of a call that gives none (stored in `model_index.json`).
     """
 
+    stochastic = True  # samples: seeds and `num_images_per_prompt` variations apply
+
     model_cpu_offload_seq = "image_encoder->context_encoder->unet->vae"
     _optional_components = ["context_encoder", "image_encoder"]
     _callback_tensor_inputs = ["latents"]
@@ -444,19 +446,14 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
                 image=None if image is None else _repeat_items(image, repeat),
                 mask=None if mask is None else _repeat_items(mask, repeat),
             )
-            if flatten_regions:
-                images = self.image_processor.flatten_regions(
-                    images,
-                    _repeat_items(lineart, repeat),
-                    hints=None if hints is None else _repeat_items(hints, repeat),
-                    mask=None if mask is None else _repeat_items(mask, repeat),
-                )
-            if keep_lines:
-                images = self.image_processor.keep_lines(
-                    images,
-                    _repeat_items(lineart, repeat),
-                    mask=None if mask is None else _repeat_items(mask, repeat),
-                )
+            images = self.image_processor.refine_regions(
+                images,
+                _repeat_items(lineart, repeat),
+                hints=None if hints is None else _repeat_items(hints, repeat),
+                mask=None if mask is None else _repeat_items(mask, repeat),
+                flatten_regions=flatten_regions,
+                keep_lines=keep_lines,
+            )
         self.maybe_free_model_hooks()
 
         if not return_dict:

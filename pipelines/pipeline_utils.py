@@ -3,9 +3,10 @@ pipeline, and the check of its on/off call options."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, FrozenSet, Optional, Union
 
 #: The file `save_pretrained` writes beside `model_index.json` so that the folder (or a Hub repository made from it)
 #: loads with `DiffusionPipeline.from_pretrained(path, custom_pipeline=path, trust_remote_code=True)`. It re-exports
@@ -37,7 +38,7 @@ def apply_hint_regions(pipe, hint_regions, lineart, hints, image, mask, threshol
     if hint_regions is None:
         hint_regions = getattr(pipe.config, "hint_regions", False)
     check_bool_options(hint_regions=hint_regions)
-    if hint_regions and not getattr(pipe, "inpaints", True):
+    if hint_regions and not pipe.inpaints:
         raise ValueError(
             f"`hint_regions` turns coloring into in-painting, which {type(pipe).__name__} does not do (its "
             "generator reads no mask); use a StencilTorchPipeline."
@@ -49,7 +50,24 @@ def apply_hint_regions(pipe, hint_regions, lineart, hints, image, mask, threshol
 
 class CustomPipelineMixin:
     """Mix into a `DiffusionPipeline` subclass (before it) so that `save_pretrained` also writes `pipeline.py`:
-    the saved folder then loads without knowing the class, as a diffusers custom pipeline."""
+    the saved folder then loads without knowing the class, as a diffusers custom pipeline.
+
+    It also declares what the pipeline does, once, so that the command line, the evaluation and the web app read it
+    instead of probing signatures: `call_method` (the method that colors: `"__call__"`, or `"generate"` for a workflow
+    pipeline whose first argument is the sketch), `stochastic` (the output depends on the `generator`: seeds and
+    variations apply) and `inpaints` (the network reads the mask, so `hint_regions` applies). The keyword arguments
+    of `call_method` are [`call_parameters`].
+    """
+
+    call_method: str = "__call__"
+    stochastic: bool = False
+    inpaints: bool = True
+
+    @classmethod
+    def call_parameters(cls) -> FrozenSet[str]:
+        """The names `call_method` takes by keyword (`lineart` or `sketch` first)."""
+        parameters = inspect.signature(getattr(cls, cls.call_method)).parameters.values()
+        return frozenset(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) - {"self"}
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):

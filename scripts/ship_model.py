@@ -3,15 +3,16 @@
 GAN runs (PaintsTorch, StencilTorch) ship from a checkpoint:
 
     python scripts/ship_model.py --run /work/artifacts/stenciltorch-small --family stenciltorch \
-        --name stenciltorch-adventurer --colorizer_config '{"feature_channels": 0, ...}' \
-        --command "$(cat train_command.sh)" --hardware "2-core CPU (1 thread)" \
+        --name stenciltorch-adventurer --command "$(cat train_command.sh)" --hardware "2-core CPU (1 thread)" \
         [--checkpoint checkpoint-2000] [--evaluation results.md] [--out stablepaint/hub/shipped/stenciltorch-adventurer] \
         [--prior_steps 1800 --prior_hours 2.1]   # a run that fine-tuned an earlier one: the card gives the totals
 
 It takes the EMA generator weights of the run's latest (or given) checkpoint (the raw weights with `--no_ema`),
-stores them as fp16 safetensors, and renders the model card (`hub_cards/paintstorch_card.md`) with the exact training
-command, the steps, the hardware, the wall time and the final losses read from the run's tensorboard logs, and the
-evaluation table written by `stablepaint evaluate`.
+stores them as fp16 safetensors, and renders the model card (`hub_cards/paintstorch_card.md`) with the run's
+hyper-parameters as the checkpoint records them (`training_args.json`, written by the training script into every
+checkpoint: resolution, batch size, learning rate, loss weights, ...), the exact training command, the steps, the
+hardware, the wall time and the final losses read from the run's tensorboard logs, and the evaluation table written
+by `stablepaint evaluate`. A checkpoint without that record is refused (nothing is filled in from defaults).
 
 Runs that end with a `save_pretrained` pipeline (StablePaint's `unet` stage, ArtWorkflow) ship from that folder:
 
@@ -26,7 +27,6 @@ steps and settings) gets the hardware, the wall time and final losses read from 
 
 import argparse
 import glob
-import json
 import os
 import shutil
 import tempfile
@@ -36,14 +36,10 @@ from typing import Dict, Optional, Tuple
 import torch
 from safetensors.torch import load_file
 
-from stablepaint import PaintsTorchPipeline, StencilTorchPipeline
 from stablepaint.models import PaintsTorchGenerator
-from stablepaint.training.utils import EMA_WEIGHTS_NAME, list_checkpoints, save_model_card
-
-FAMILIES = {
-    "paintstorch": (PaintsTorchPipeline, {"in_channels": 1}, "lineart_generator"),
-    "stenciltorch": (StencilTorchPipeline, {"in_channels": 5}, "guide_decoder"),
-}
+from stablepaint.training.gan import GAN_TASKS, colorizer_config
+from stablepaint.training.records import TRAINING_ARGS_NAME, load_training_args, write_gan_model_card
+from stablepaint.training.utils import EMA_WEIGHTS_NAME, list_checkpoints
 
 
 def parse_args(argv=None):
@@ -51,9 +47,13 @@ def parse_args(argv=None):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="a GAN training --output_dir (holds checkpoint-N/ and logs/)")
     source.add_argument("--pipeline", help="a saved pipeline folder with its training card (StablePaint, ArtWorkflow)")
-    parser.add_argument("--family", choices=sorted(FAMILIES), help="with --run: the GAN family")
+    parser.add_argument("--family", choices=sorted(GAN_TASKS), help="with --run: the GAN family")
     parser.add_argument("--name", required=True, help="the shipped name, e.g. stenciltorch-adventurer")
-    parser.add_argument("--colorizer_config", help="with --run: the --colorizer_config JSON the run was trained with")
+    parser.add_argument(
+        "--colorizer_config",
+        help="with --run: the colorizer's arguments (JSON), for a run that started from --pretrained_model_name_or_path "
+        f"(default: from the --colorizer_config and --resolution recorded in the checkpoint's {TRAINING_ARGS_NAME})",
+    )
     parser.add_argument(
         "--logs", nargs="+", default=None, help="with --pipeline: training folders whose logs/ the card sums"
     )
@@ -68,10 +68,6 @@ def parse_args(argv=None):
     parser.add_argument("--no_ema", action="store_true", help="ship the raw generator weights, not the EMA ones")
     parser.add_argument("--command", required=True, help="the exact training command, for the card")
     parser.add_argument("--hardware", required=True, help="what it was trained on, for the card")
-    parser.add_argument("--resolution", type=int, default=128)
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--lambda_l1", type=float, default=0.0, help="the run's --lambda_l1 (0: the thesis' loss)")
-    parser.add_argument("--lambda_hint", type=float, default=0.0, help="the run's --lambda_hint (0: the thesis' loss)")
     parser.add_argument("--source", default="../shared/data/adventurer (DiceBear Adventurer, 2,500 pairs)")
     parser.add_argument("--held_out", default="adventurer ids 2480-2499 (never seen in training)")
     parser.add_argument(
@@ -119,8 +115,8 @@ def parse_args(argv=None):
     parser.add_argument("--description", default=None, help="one line for `stablepaint models`")
     parser.add_argument("--out", default=None, help="default: stablepaint/hub/shipped/<name>")
     args = parser.parse_args(argv)
-    if args.run is not None and (args.family is None or args.colorizer_config is None):
-        parser.error("--run needs --family and --colorizer_config")
+    if args.run is not None and args.family is None:
+        parser.error("--run needs --family")
     return args
 
 
@@ -280,12 +276,31 @@ def ship_pipeline(args) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def shipped_colorizer_config(args, record, task) -> dict:
+    """The colorizer's arguments: `--colorizer_config` (with the recorded `--resolution` as `sample_size` unless it
+    gives one), else those the training script built from the recorded flags."""
+    if record.feature_extractor or record.feature_extractor_config:
+        raise ValueError(
+            "the run trained with a semantic feature extractor (F1): this script ships colorizers without"
+        )
+    if args.colorizer_config is not None:
+        return colorizer_config(
+            argparse.Namespace(**{**vars(record), "colorizer_config": args.colorizer_config}), task
+        )
+    if record.pretrained_model_name_or_path:
+        raise ValueError(
+            f"the run started from --pretrained_model_name_or_path {record.pretrained_model_name_or_path!r}, whose "
+            "colorizer's config is not recorded: give it with --colorizer_config"
+        )
+    return colorizer_config(record, task)
+
+
 def main(argv=None) -> Path:
     args = parse_args(argv)
     if args.pipeline is not None:
         return ship_pipeline(args)
     run = Path(args.run)
-    pipeline_class, defaults, auxiliary = FAMILIES[args.family]
+    task = GAN_TASKS[args.family]
     checkpoints = list_checkpoints(run)
     if not checkpoints:
         raise FileNotFoundError(f"no checkpoint-N folder in {run}")
@@ -293,45 +308,29 @@ def main(argv=None) -> Path:
         raise ValueError("--prior_steps and --prior_hours must be >= 0.")
     checkpoint = run / args.checkpoint if args.checkpoint else Path(checkpoints[-1])
     step = int(checkpoint.name.split("-")[-1])
-    config = {**defaults, "sample_size": args.resolution, **json.loads(args.colorizer_config)}
-    colorizer = build_colorizer(config, checkpoint, ema=not args.no_ema)
+    record = load_training_args(checkpoint)  # the flags that made this checkpoint
+    colorizer = build_colorizer(shipped_colorizer_config(args, record, task), checkpoint, ema=not args.no_ema)
     losses, hours, _ = training_log(run, until_step=step)
 
     out = Path(args.out or Path(__file__).resolve().parents[1] / "stablepaint" / "shipped" / args.name)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out.parent))  # same file system: atomic rename
-    pipe = pipeline_class(colorizer=colorizer.to(torch.float16), semantic_encoder=None)
+    pipe = task.pipeline_class(colorizer=colorizer.to(torch.float16), semantic_encoder=None)
     if args.hint_regions:
         _set_call_default(pipe, "--hint_regions", "hint_regions", True)
     pipe.save_pretrained(staging, safe_serialization=True)
     evaluation: Optional[str] = Path(args.evaluation).read_text() if args.evaluation else None
-    save_model_card(
-        staging,
-        "paintstorch_card.md",
-        {
-            "license": "cc-by-4.0",
-            "tags": ["stablepaint", args.family, "lineart-colorization", "gan", "image-to-image"],
-            "pipeline_tag": "image-to-image",
-        },
-        model_name=pipeline_class.__name__.replace("Pipeline", ""),
-        pipeline_class=pipeline_class.__name__,
+    model_name = task.pipeline_class.__name__.replace("Pipeline", "")
+    write_gan_model_card(
+        record,
+        task,
+        args.prior_steps + step,
+        output_dir=staging,
+        card_data={"license": "cc-by-4.0"},
         repo_id=args.name,
-        description=args.description or f"{pipeline_class.__name__.replace('Pipeline', '')} trained on {args.source}",
+        description=args.description or f"{model_name} trained on {args.source}",
         source=args.source,
         attribution=args.attribution,
-        global_step=args.prior_steps + step,
-        resolution=args.resolution,
-        batch_size=args.batch_size,
-        learning_rate=1e-4,
-        mixed_precision="no",
-        lambda_adv=1e-4,
-        lambda_l1=args.lambda_l1,
-        lambda_hint=args.lambda_hint,
-        lambda_gp=10.0,
-        drift=1e-3,
-        auxiliary_weight=0.1 if args.family == "stenciltorch" else 1.0,
-        auxiliary_name=auxiliary,
-        feature_extractor="none",
         use_ema=not args.no_ema,
         training_command=args.command,
         hardware=args.hardware,

@@ -14,7 +14,6 @@ The contract, for a batch of B items worked on at (H, W):
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, fields
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -26,11 +25,23 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.utils import CONFIG_NAME
 
-from stablepaint.utils.image_utils import as_uint8, to_rgb_array
-
-PathLike = Union[str, os.PathLike]
-SingleImageInput = Union[PIL.Image.Image, np.ndarray, torch.Tensor, PathLike]
-ImageInput = Union[SingleImageInput, Sequence[SingleImageInput]]
+from stablepaint.regions import fill_hinted_regions as _fill_hinted_regions
+from stablepaint.regions import flatten_regions as _flatten_regions
+from stablepaint.regions import keep_lines as _keep_lines
+from stablepaint.utils.image_io import (
+    ImageInput,
+    broadcast,
+    check_aspect_ratio,
+    flatten_alpha,
+    load_batch,
+    load_batch_like,
+    resize,
+    resize_stroke_map,
+    to_hint_rgba,
+    to_mask_l,
+    to_tensor,
+)
+from stablepaint.utils.image_io import load_image as load_image  # part of this module's API: the contract's reader
 
 OUTPUT_TYPES = ("pil", "np", "pt")
 RESAMPLE = {
@@ -39,8 +50,6 @@ RESAMPLE = {
     "bicubic": PIL.Image.Resampling.BICUBIC,
     "lanczos": PIL.Image.Resampling.LANCZOS,
 }
-# PIL modes `load_image` understands; others (e.g. 16-bit "I;16", float "F") are refused rather than clipped.
-_SUPPORTED_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr")
 
 
 @dataclass
@@ -77,44 +86,6 @@ class ColorizationInputs:
         return ColorizationInputs(**moved)
 
 
-def load_image(image: SingleImageInput, name: str = "image") -> PIL.Image.Image:
-    """
-    Load one image given as a path, a PIL image, a numpy array or a torch tensor as a PIL image, keeping its channels.
-
-    Args:
-        image (`str`, `os.PathLike`, `PIL.Image.Image`, `np.ndarray` or `torch.Tensor`):
-            A path to an image file (EXIF orientation is applied); a PIL image; a numpy array `(H, W)` or `(H, W, C)`
-            with C in {1, 3, 4}, `uint8` in [0, 255], `bool`, or floating point in [0, 1]; a torch tensor `(C, H, W)`
-            or `(1, C, H, W)` with C in {1, 3, 4}, floating point in [0, 1] (or `uint8` in [0, 255]).
-        name (`str`, *optional*, defaults to `"image"`):
-            The argument's name, used in error messages.
-
-    Returns:
-        `PIL.Image.Image`: mode "L" for one channel, "RGB" for three and "RGBA" for four channels; a file or PIL
-        image keeps its mode.
-
-    Raises:
-        `FileNotFoundError`: the path does not exist.
-        `TypeError`, `ValueError`: anything else that is not a readable, non-empty image; the message names `name`.
-    """
-    if isinstance(image, (str, os.PathLike)):
-        image = _open_image_file(image, name)
-    elif isinstance(image, torch.Tensor):
-        image = _array_to_pil(_tensor_to_array(image, name), name)
-    elif isinstance(image, np.ndarray):
-        image = _array_to_pil(image, name)
-    elif not isinstance(image, PIL.Image.Image):
-        raise TypeError(
-            f"`{name}` must be a PIL.Image.Image, a numpy array, a torch tensor or a path to an image file, "
-            f"got {type(image).__name__}."
-        )
-    if image.width == 0 or image.height == 0:
-        raise ValueError(f"`{name}` is empty (size {image.width}x{image.height}); expected at least one pixel.")
-    if image.mode not in _SUPPORTED_MODES:
-        raise ValueError(f"`{name}` has unsupported PIL mode {image.mode!r}; expected one of {_SUPPORTED_MODES}.")
-    return image
-
-
 class ColorizationImageProcessor(ConfigMixin):
     """
     Pre- and post-processor for the `lineart`, `hints`, `mask` and `image` of every stablepaint pipeline and of
@@ -135,7 +106,7 @@ class ColorizationImageProcessor(ConfigMixin):
             other pixel is a stroke.
         resample (`str`, *optional*, defaults to `"lanczos"`):
             The filter resizing `lineart` and `image` in `preprocess`: `"lanczos"`, `"bicubic"`, `"bilinear"` or
-            `"nearest"`. `mask` is always resized with NEAREST and `hints` by stroke coverage (see `_resize_hints`: thin strokes survive and keep their exact colors; the mask
+            `"nearest"`. `mask` is always resized with NEAREST and `hints` by stroke coverage (see `resize_stroke_map`: thin strokes survive and keep their exact colors; the mask
             stays binary) and `postprocess` always resizes with BICUBIC.
         aspect_ratio_tolerance (`float`, *optional*, defaults to `0.01`):
             Every input must have the lineart's aspect ratio within this relative tolerance (or within the one pixel
@@ -276,10 +247,10 @@ class ColorizationImageProcessor(ConfigMixin):
         self._check_size_argument(width, "width")
         self._check_size_argument(short_side, "short_side")
 
-        linearts = [_flatten_alpha(item, "lineart").convert("L") for item in _load_batch(lineart, "lineart")]
-        hints_images = None if hints is None else [self._to_hint_rgba(item) for item in _load_batch(hints, "hints")]
-        masks = None if mask is None else [_to_mask_l(item) for item in _load_batch(mask, "mask")]
-        images = None if image is None else [_flatten_alpha(item, "image") for item in _load_batch(image, "image")]
+        linearts = [flatten_alpha(item, "lineart").convert("L") for item in load_batch(lineart, "lineart")]
+        hints_images = None if hints is None else [self._to_hint_rgba(item) for item in load_batch(hints, "hints")]
+        masks = None if mask is None else [to_mask_l(item) for item in load_batch(mask, "mask")]
+        images = None if image is None else [flatten_alpha(item, "image") for item in load_batch(image, "image")]
 
         batch_size = len(linearts)
         original_sizes = [(item.height, item.width) for item in linearts]
@@ -306,28 +277,28 @@ class ColorizationImageProcessor(ConfigMixin):
         hint_size = (height // self.config.hint_scale, width // self.config.hint_scale)
         resample = RESAMPLE[self.config.resample]
 
-        lineart_tensor = torch.stack([_to_tensor(_resize(item, (height, width), resample)) for item in linearts])
+        lineart_tensor = torch.stack([to_tensor(resize(item, (height, width), resample)) for item in linearts])
         lineart_tensor = self.normalize(lineart_tensor)
 
         if hints_images is None:
             hints_tensor = torch.zeros(batch_size, 4, *hint_size)
         else:
-            hints_tensor = torch.stack([_resize_hints(_to_tensor(item), hint_size) for item in hints_images])
+            hints_tensor = torch.stack([resize_stroke_map(to_tensor(item), hint_size) for item in hints_images])
             stroke = hints_tensor[:, 3:]
             hints_tensor = torch.cat([self.normalize(hints_tensor[:, :3]) * stroke, stroke], dim=1)
-            hints_tensor = _broadcast(hints_tensor, batch_size)
+            hints_tensor = broadcast(hints_tensor, batch_size)
 
         if masks is None:
             mask_tensor = torch.ones(batch_size, 1, height, width)
         else:
             mask_tensor = torch.stack(
-                [_to_tensor(_resize(item, (height, width), PIL.Image.Resampling.NEAREST)) for item in masks]
+                [to_tensor(resize(item, (height, width), PIL.Image.Resampling.NEAREST)) for item in masks]
             )
-            mask_tensor = _broadcast((mask_tensor >= 128 / 255).float(), batch_size)
+            mask_tensor = broadcast((mask_tensor >= 128 / 255).float(), batch_size)
 
         image_tensor = None
         if images is not None:
-            image_tensor = _broadcast(self.preprocess_image(images, height, width), batch_size)
+            image_tensor = broadcast(self.preprocess_image(images, height, width), batch_size)
 
         return ColorizationInputs(
             lineart=lineart_tensor,
@@ -387,8 +358,8 @@ class ColorizationImageProcessor(ConfigMixin):
 
         composite = image is not None and mask is not None
         if composite:
-            keep_images = _load_batch_like(image, "image", batch_size)
-            keep_masks = _load_batch_like(mask, "mask", batch_size)
+            keep_images = load_batch_like(image, "image", batch_size)
+            keep_masks = load_batch_like(mask, "mask", batch_size)
 
         images = self.denormalize(images.detach().to(device="cpu", dtype=torch.float32))
         outputs = []
@@ -401,9 +372,9 @@ class ColorizationImageProcessor(ConfigMixin):
                 item = (item * 255).round().astype(np.uint8)
             if composite:
                 keep_image = np.asarray(
-                    _resize(_flatten_alpha(keep_images[index], "image"), size, PIL.Image.Resampling.BICUBIC)
+                    resize(flatten_alpha(keep_images[index], "image"), size, PIL.Image.Resampling.BICUBIC)
                 )
-                keep_mask = np.asarray(_resize(_to_mask_l(keep_masks[index]), size, PIL.Image.Resampling.NEAREST))
+                keep_mask = np.asarray(resize(to_mask_l(keep_masks[index]), size, PIL.Image.Resampling.NEAREST))
                 outside = keep_mask < 128
                 item = np.array(item)
                 item[outside] = keep_image[outside] if output_type == "pil" else keep_image[outside] / np.float32(255)
@@ -414,110 +385,25 @@ class ColorizationImageProcessor(ConfigMixin):
         outputs = np.stack(outputs).astype(np.float32)
         return outputs if output_type == "np" else torch.from_numpy(outputs).permute(0, 3, 1, 2).contiguous()
 
-    def keep_lines(
-        self,
-        images: Union[List[PIL.Image.Image], np.ndarray, torch.Tensor],
-        lineart: ImageInput,
-        threshold: int = 128,
-        mask: Optional[ImageInput] = None,
-    ) -> Union[List[PIL.Image.Image], np.ndarray, torch.Tensor]:
-        """
-        Keep the lineart's lines exactly: where the caller's lineart is darker than `threshold` (and inside the mask),
-        set the output to the lineart's gray value. Apply it to the output of `postprocess`, after the composite.
+    # The region machinery lives in `stablepaint.regions` (pure functions shared by the pipelines, the flat-fill
+    # baseline and the metrics); these methods apply it with this processor's hint and aspect-ratio settings.
 
-        Args:
-            images (`List[PIL.Image.Image]`, `np.ndarray` or `torch.Tensor`):
-                The output of [`~ColorizationImageProcessor.postprocess`] at the caller's size, of any `output_type`.
-            lineart (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, `str`, `os.PathLike` or a list of those):
-                The caller's lineart, as the caller passed it to `preprocess`, at the output's size.
-            threshold (`int`, *optional*, defaults to `128`):
-                Lineart pixels darker than this (in [0, 255]) are lines.
-            mask (same types as `lineart`, *optional*):
-                The caller's mask; lines are kept only where it is >= 128 (outside, the output already is `image`).
-                Defaults to everywhere.
-
-        Returns:
-            The images, of the same type as `images` (a new list, array or tensor; the input is not modified).
-        """
-        if not 0 <= threshold <= 256:
-            raise ValueError(f"`threshold` must lie in [0, 256], got {threshold!r}.")
-        arrays, scale = _output_arrays(images)
-        for array, gray, inside in self._lines_and_masks(arrays, lineart, mask):
-            lines = (gray < threshold) & inside
-            value = gray[lines][:, None]
-            array[lines] = value if scale is None else value / scale
-        return _rebuild_output(images, arrays, scale)
+    def keep_lines(self, images, lineart: ImageInput, threshold: int = 128, mask: Optional[ImageInput] = None):
+        """Keep the lineart's lines exactly in `postprocess` outputs: [`stablepaint.regions.keep_lines`]."""
+        return _keep_lines(images, lineart, threshold=threshold, mask=mask)
 
     def flatten_regions(
         self,
-        images: Union[List[PIL.Image.Image], np.ndarray, torch.Tensor],
+        images,
         lineart: ImageInput,
         hints: Optional[ImageInput] = None,
         threshold: int = 128,
         mask: Optional[ImageInput] = None,
-    ) -> Union[List[PIL.Image.Image], np.ndarray, torch.Tensor]:
-        """
-        Region refinement for flat-colored styles: every region bounded by the lineart's lines (a 4-connected
-        component of the pixels at least as light as `threshold`, at the output's size) takes one color, read from
-        the output itself:
-
-        - a region the user painted in (stroke pixels of `hints` inside it) takes the per-channel median of the
-          output over those stroke pixels: the color the model gave the user's strokes there, spread to the region;
-        - any other region takes the per-channel median of the output over the whole region.
-
-        The median ignores what covers less than half of its pixels (the blurred lines an up-sampled output carries
-        along the lineart, stripes) and the stroke colors themselves are never copied in: with a model that ignores
-        a stroke the region keeps the model's color. The line pixels are left as they are (`keep_lines` sets them);
-        shading inside a region is lost, so use it for flat (cel) coloring, not for painted styles. Apply it to the
-        output of `postprocess`, after the composite and before `keep_lines`.
-
-        Args:
-            images (`List[PIL.Image.Image]`, `np.ndarray` or `torch.Tensor`):
-                The output of [`~ColorizationImageProcessor.postprocess`] at the caller's size, of any `output_type`.
-            lineart (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, `str`, `os.PathLike` or a list of those):
-                The caller's lineart, at the output's size.
-            hints (same types as `lineart`, *optional*):
-                The caller's hints (RGBA, or RGB strokes on white), at any size of the lineart's aspect ratio; only
-                where the strokes are matters.
-            threshold (`int`, *optional*, defaults to `128`):
-                Lineart pixels darker than this (in [0, 255]) are the lines that bound the regions.
-            mask (same types as `lineart`, *optional*):
-                The caller's mask: only pixels where it is >= 128 change, and the medians are taken over those pixels
-                (outside, the output already is `image`). Defaults to everywhere.
-
-        Returns:
-            The images, of the same type as `images` (a new list, array or tensor; the input is not modified).
-        """
-        from scipy import ndimage
-
-        if not 0 <= threshold <= 256:
-            raise ValueError(f"`threshold` must lie in [0, 256], got {threshold!r}.")
-        arrays, scale = _output_arrays(images)
-        strokes = None
-        if hints is not None:
-            strokes = [self._to_hint_rgba(item) for item in _load_batch_like(hints, "hints", len(arrays))]
-        for index, (array, gray, inside) in enumerate(self._lines_and_masks(arrays, lineart, mask)):
-            labels, num_regions = ndimage.label((gray >= threshold) & inside)
-            if num_regions == 0:
-                continue
-            regions = np.arange(1, num_regions + 1)
-            stroke_labels, painted = None, np.zeros(num_regions, dtype=bool)
-            if strokes is not None:
-                self._check_aspect_ratio(strokes[index], gray.shape, "hints", "`lineart`")
-                stroke = _resize_hints(_to_tensor(strokes[index]), gray.shape)[3].numpy() > 0
-                stroke_labels = np.where(stroke, labels, 0)
-                painted = np.bincount(stroke_labels.ravel(), minlength=num_regions + 1)[1:] > 0
-            # (regions + 1, 3): row 0 (lines, outside the mask) is never read
-            colors = np.zeros((num_regions + 1, 3), dtype=np.float64)
-            for channel in range(3):  # a loop over channels, not pixels; each region's median is taken once
-                if (~painted).any():
-                    colors[1:][~painted, channel] = ndimage.median(array[..., channel], labels, regions[~painted])
-                if painted.any():
-                    colors[1:][painted, channel] = ndimage.median(array[..., channel], stroke_labels, regions[painted])
-            region = labels > 0
-            values = colors[labels[region]]
-            array[region] = np.round(values).astype(array.dtype) if scale is None else values.astype(array.dtype)
-        return _rebuild_output(images, arrays, scale)
+    ):
+        """One color per line-bounded region, read from the output: [`stablepaint.regions.flatten_regions`]."""
+        return _flatten_regions(
+            images, lineart, hints=hints, threshold=threshold, mask=mask, **self._region_settings()
+        )
 
     def fill_hinted_regions(
         self,
@@ -526,99 +412,33 @@ class ColorizationImageProcessor(ConfigMixin):
         image: Optional[ImageInput] = None,
         mask: Optional[ImageInput] = None,
         threshold: int = 128,
-    ) -> Tuple[Optional[List[PIL.Image.Image]], Optional[List[PIL.Image.Image]]]:
-        """
-        Colorization as in-painting (StencilTorch's reformulation, thesis §IV.3): every region bounded by the lines
-        (a 4-connected component of the lineart pixels at least as light as `threshold`, inside `mask`) that the user
-        painted in takes the color most of the stroke pixels in it have, and leaves the area to color. An
-        in-painting model then colors the rest — the regions without a stroke and the lines — around those regions,
-        and the painted regions come out in the stroke colors exactly.
+    ):
+        """Stroked regions filled with their stroke color and taken out of the mask (colorization as in-painting):
+        [`stablepaint.regions.fill_hinted_regions`]."""
+        return _fill_hinted_regions(
+            lineart, hints, image=image, mask=mask, threshold=threshold, **self._region_settings()
+        )
 
-        Args:
-            lineart (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, `str`, `os.PathLike` or a list of those):
-                The caller's lineart (its size is the size of the returned images).
-            hints (same types):
-                RGBA strokes (alpha marks them) or strokes on white, at any size of the lineart's aspect ratio.
-            image (same types, *optional*):
-                The caller's previous image (kept where it is not painted over); white without one.
-            mask (same types, *optional*):
-                The caller's mask (white = area to color; default: everything). Regions are cut by it.
-            threshold (`int`, *optional*, defaults to `128`):
-                Lineart pixels darker than this (in [0, 255]) are the lines that bound the regions.
+    def refine_regions(
+        self,
+        images,
+        lineart: ImageInput,
+        hints: Optional[ImageInput] = None,
+        mask: Optional[ImageInput] = None,
+        flatten_regions: bool = False,
+        keep_lines: bool = False,
+        threshold: int = 128,
+    ):
+        """The tail every pipeline applies to its `postprocess` output, in this order: `flatten_regions` (one color per
+        region, guided by `hints`), then `keep_lines` (the lineart's lines copied in exactly). Both off: `images`."""
+        if flatten_regions:
+            images = self.flatten_regions(images, lineart, hints=hints, threshold=threshold, mask=mask)
+        if keep_lines:
+            images = self.keep_lines(images, lineart, threshold=threshold, mask=mask)
+        return images
 
-        Returns:
-            `(images, masks)`: lists of RGB and L images at the lineart's size, the painted regions filled in and
-            taken out of the mask; or `(image, mask)` as given when no stroke falls in a region.
-        """
-        from scipy import ndimage
-
-        if not 0 <= threshold <= 256:
-            raise ValueError(f"`threshold` must lie in [0, 256], got {threshold!r}.")
-        linearts = _load_batch(lineart, "lineart")
-        batch_size = len(linearts)
-        strokes = [self._to_hint_rgba(item) for item in _load_batch_like(hints, "hints", batch_size)]
-        images = None if image is None else _load_batch_like(image, "image", batch_size)
-        masks = None if mask is None else _load_batch_like(mask, "mask", batch_size)
-        filled, new_masks, any_painted = [], [], False
-        for index, line_image in enumerate(linearts):
-            gray = np.asarray(_flatten_alpha(line_image, "lineart").convert("L"))
-            size = gray.shape
-            self._check_aspect_ratio(strokes[index], size, "hints", "`lineart`")
-            inside = np.ones(size, dtype=bool)
-            if masks is not None:
-                self._check_aspect_ratio(masks[index], size, "mask", "`lineart`")
-                inside = np.asarray(_resize(_to_mask_l(masks[index]), size, PIL.Image.Resampling.NEAREST)) >= 128
-            if images is not None:
-                self._check_aspect_ratio(images[index], size, "image", "`lineart`")
-                canvas = np.array(_resize(_flatten_alpha(images[index], "image"), size, PIL.Image.Resampling.BICUBIC))
-            else:
-                canvas = np.full(size + (3,), 255, dtype=np.uint8)
-            rgba = _resize_hints(_to_tensor(strokes[index]), size)
-            stroke = rgba[3].numpy() > 0
-            colors = np.round(rgba[:3].permute(1, 2, 0).numpy() * 255)
-            labels, num_regions = ndimage.label((gray >= threshold) & inside)
-            stroke_labels = np.where(stroke, labels, 0)
-            painted = np.flatnonzero(np.bincount(stroke_labels.ravel(), minlength=num_regions + 1)[1:]) + 1
-            area = inside.copy()
-            if painted.size:
-                any_painted = True
-                # The majority stroke color of each painted region: unique (region, color) pairs and their counts,
-                # sorted by region then count, the last pair of each region wins.
-                under = stroke_labels > 0
-                codes = colors[under].astype(np.int64) @ np.array([1 << 16, 1 << 8, 1], dtype=np.int64)
-                pairs, counts = np.unique(stroke_labels[under].astype(np.int64) << 24 | codes, return_counts=True)
-                order = np.lexsort((counts, pairs >> 24))
-                last = np.r_[np.diff(pairs[order] >> 24) != 0, True]
-                winners = pairs[order][last]
-                table = np.zeros((num_regions + 1, 3), dtype=np.uint8)
-                table[winners >> 24] = np.stack([(winners >> shift) & 255 for shift in (16, 8, 0)], axis=1)
-                region = np.isin(labels, painted)
-                canvas[region] = table[labels[region]]
-                area &= ~region
-            filled.append(PIL.Image.fromarray(canvas, "RGB"))
-            new_masks.append(PIL.Image.fromarray(np.where(area, 255, 0).astype(np.uint8), "L"))
-        if not any_painted:
-            return image, mask
-        return filled, new_masks
-
-    def _lines_and_masks(self, arrays: List[np.ndarray], lineart: ImageInput, mask: Optional[ImageInput]):
-        """For each output array: the caller's lineart as `(H, W)` uint8 gray and the boolean mask (all `True`
-        without one), both checked to be at the output's size."""
-        batch_size = len(arrays)
-        linearts = _load_batch_like(lineart, "lineart", batch_size)
-        masks = None if mask is None else _load_batch_like(mask, "mask", batch_size)
-        for index, array in enumerate(arrays):
-            size = array.shape[:2]
-            gray = np.asarray(_flatten_alpha(linearts[index], "lineart").convert("L"))
-            if gray.shape != size:
-                raise ValueError(
-                    f"`lineart` must be at the output's size {size}, got {gray.shape}; pass the lineart as given to "
-                    "`preprocess`."
-                )
-            inside = np.ones(size, dtype=bool)
-            if masks is not None:
-                inside = np.asarray(_resize(_to_mask_l(masks[index]), size, PIL.Image.Resampling.NEAREST)) >= 128
-            yield array, gray, inside
+    def _region_settings(self) -> dict:
+        return {name: self.config[name] for name in ("white_threshold", "aspect_ratio_tolerance")}
 
     def preprocess_image(self, image: ImageInput, height: int, width: int, name: str = "image") -> torch.Tensor:
         """
@@ -636,29 +456,13 @@ class ColorizationImageProcessor(ConfigMixin):
         """
         self._check_size_argument(height, "height")
         self._check_size_argument(width, "width")
-        items = _load_batch(image, name)
+        items = load_batch(image, name)
         resample = RESAMPLE[self.config.resample]
-        tensor = torch.stack([_to_tensor(_resize(_flatten_alpha(i, name), (height, width), resample)) for i in items])
+        tensor = torch.stack([to_tensor(resize(flatten_alpha(i, name), (height, width), resample)) for i in items])
         return self.normalize(tensor)
 
     def _to_hint_rgba(self, image: PIL.Image.Image) -> PIL.Image.Image:
-        """RGBA hints with alpha in {0, 255}: alpha >= 128 for RGBA, every non-white pixel for RGB on white."""
-        if image.mode == "P":
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        elif image.mode in ("CMYK", "YCbCr"):
-            image = image.convert("RGB")
-        if image.mode not in ("RGB", "RGBA"):
-            raise ValueError(
-                f"`hints` must be an RGBA image (alpha marks the strokes) or an RGB image on white, got a "
-                f"{image.mode!r} image; single-channel hints carry no color."
-            )
-        array = np.array(image.convert("RGBA"))
-        if image.mode == "RGBA":
-            stroke = array[..., 3] >= 128
-        else:
-            stroke = (array[..., :3] < self.config.white_threshold).any(axis=-1)
-        array[..., 3] = np.where(stroke, 255, 0)
-        return PIL.Image.fromarray(array)
+        return to_hint_rgba(image, self.config.white_threshold)
 
     def _round_to_multiple(self, value: float) -> int:
         multiple = self.config.multiple_of
@@ -673,19 +477,7 @@ class ColorizationImageProcessor(ConfigMixin):
             raise ValueError(f"`{name}` must be a positive multiple of {self.config.multiple_of}, got {value}.")
 
     def _check_aspect_ratio(self, image: PIL.Image.Image, reference: Tuple[int, int], name: str, what: str) -> None:
-        height, width = image.height, image.width
-        ratio = reference[0] / reference[1]
-        tolerance = self.config.aspect_ratio_tolerance
-        # A downscaled copy (e.g. hints at 1/4) may lose up to one pixel to rounding in either dimension.
-        height_error = abs(height - width * ratio)
-        width_error = abs(width - height / ratio)
-        if height_error <= max(1.0, tolerance * height) or width_error <= max(1.0, tolerance * width):
-            return
-        raise ValueError(
-            f"`{name}` has size {height}x{width} (HxW) whose aspect ratio differs from {what} "
-            f"({reference[0]}x{reference[1]}) by more than {tolerance:.0%}; every input must have the lineart's "
-            "aspect ratio."
-        )
+        check_aspect_ratio(image, reference, name, what, self.config.aspect_ratio_tolerance)
 
     def _check_original_sizes(
         self, original_sizes, batch_size: int, default: Tuple[int, int]
@@ -705,148 +497,3 @@ class ColorizationImageProcessor(ConfigMixin):
                 raise ValueError(f"`original_sizes` must hold (height, width) pairs of positive ints, got {size!r}.")
             checked.append((int(size[0]), int(size[1])))
         return checked
-
-
-def _open_image_file(path: PathLike, name: str) -> PIL.Image.Image:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"`{name}`: no image file at {path!r}.")
-    if not os.path.isfile(path):
-        raise ValueError(f"`{name}`: {path!r} is not a file; expected a path to an image file.")
-    try:
-        with PIL.Image.open(path) as opened:
-            image = PIL.ImageOps.exif_transpose(opened)
-            image.load()
-    except (PIL.UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"`{name}`: {path!r} is not a readable image file ({error}).") from None
-    return image
-
-
-def _tensor_to_array(tensor: torch.Tensor, name: str) -> np.ndarray:
-    if tensor.ndim == 4 and tensor.shape[0] == 1:
-        tensor = tensor[0]
-    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3, 4):
-        raise ValueError(
-            f"`{name}` as a torch tensor must be (C, H, W) or (B, C, H, W) with C in (1, 3, 4) channels and values "
-            f"in [0, 1], got shape {tuple(tensor.shape)}."
-        )
-    tensor = tensor.detach().cpu()
-    if tensor.is_floating_point():
-        tensor = tensor.float()
-    elif tensor.is_complex():
-        raise TypeError(f"`{name}` has unsupported dtype {tensor.dtype}; expected a float tensor in [0, 1].")
-    return tensor.permute(1, 2, 0).numpy()
-
-
-def _array_to_pil(array: np.ndarray, name: str) -> PIL.Image.Image:
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise ValueError(
-            f"`{name}` as a numpy array must be (H, W) or (H, W, C) with C in (1, 3, 4) channels, "
-            f"got shape {array.shape}."
-        )
-    array = as_uint8(array, name)
-    return PIL.Image.fromarray(np.ascontiguousarray(array))
-
-
-def _load_batch(images: ImageInput, name: str) -> List[PIL.Image.Image]:
-    """A list of PIL images from one image or a batch: a list, a (B, C, H, W) tensor or a (B, H, W, C) array."""
-    items = images if isinstance(images, (list, tuple)) else [images]
-    if len(items) == 0:
-        raise ValueError(f"`{name}` is an empty list; expected at least one image.")
-    loaded = []
-    for item in items:
-        if isinstance(item, torch.Tensor) and item.ndim == 4:
-            loaded.extend(load_image(single, name) for single in item)
-        elif isinstance(item, np.ndarray) and item.ndim == 4:
-            loaded.extend(load_image(single, name) for single in item)
-        else:
-            loaded.append(load_image(item, name))
-    if len(loaded) == 0:
-        raise ValueError(f"`{name}` is an empty batch; expected at least one image.")
-    return loaded
-
-
-def _load_batch_like(images: ImageInput, name: str, batch_size: int) -> List[PIL.Image.Image]:
-    loaded = _load_batch(images, name)
-    if len(loaded) == 1:
-        return loaded * batch_size
-    if len(loaded) != batch_size:
-        raise ValueError(f"`{name}` has batch size {len(loaded)} but the images have batch size {batch_size}.")
-    return loaded
-
-
-def _flatten_alpha(image: PIL.Image.Image, name: str) -> PIL.Image.Image:
-    """RGB, with any transparency composited on white."""
-    if image.mode == "RGB":
-        return image
-    return PIL.Image.fromarray(to_rgb_array(image, name))
-
-
-def _to_mask_l(image: PIL.Image.Image) -> PIL.Image.Image:
-    if image.mode in ("1", "L"):
-        return image.convert("L")
-    # Alpha is ignored: a mask says where to color by its luminance only.
-    return image.convert("RGB").convert("L")
-
-
-def _resize(image: PIL.Image.Image, size: Tuple[int, int], resample) -> PIL.Image.Image:
-    """Resize to `size` = (height, width); a no-op at that size, so untouched pixels stay bit-exact."""
-    if (image.height, image.width) == tuple(size):
-        return image
-    return image.resize((size[1], size[0]), resample=resample)
-
-
-def _resize_hints(rgba: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """Resize a (4, H, W) RGBA hint map in [0, 1] to `size` without losing thin strokes or mixing in the background.
-
-    The stroke mask is alpha >= 0.5. A target pixel is a stroke when any source pixel under it is one (a 1-px stroke
-    drawn at full size survives the 1/4 reduction, which NEAREST would drop 3 times out of 4), and its color is the
-    mean color of those stroke pixels only, rounded to 8 bits: a block covered by one stroke keeps its exact color.
-    Returns (4, h, w) with RGB in [0, 1] (0 where no stroke) and the stroke mask in {0, 1}.
-    """
-    stroke = (rgba[3:] >= 0.5).float()
-    if tuple(rgba.shape[1:]) == tuple(size):
-        return torch.cat([rgba[:3] * stroke, stroke])
-    coverage = F.adaptive_avg_pool2d(stroke[None], size)[0]
-    color_sum = F.adaptive_avg_pool2d((rgba[:3] * stroke)[None], size)[0]
-    out_stroke = (coverage > 0).float()
-    color = torch.round(color_sum / coverage.clamp_min(1e-12) * 255.0) / 255.0
-    return torch.cat([color.clamp(0, 1) * out_stroke, out_stroke])
-
-
-def _to_tensor(image: PIL.Image.Image) -> torch.Tensor:
-    """(C, H, W) `float32` in [0, 1]."""
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    if array.ndim == 2:
-        array = array[..., None]
-    return torch.from_numpy(array.transpose(2, 0, 1).copy())
-
-
-def _broadcast(tensor: torch.Tensor, batch_size: int) -> torch.Tensor:
-    return tensor.expand(batch_size, *tensor.shape[1:]).contiguous() if tensor.shape[0] == 1 else tensor
-
-
-def _output_arrays(images) -> Tuple[List[np.ndarray], Optional[np.float32]]:
-    """Writable `(H, W, 3)` copies of `postprocess` outputs: uint8 for PIL images (scale `None`), float32 in [0, 1]
-    for arrays and tensors (scale 255, to bring uint8 values to them)."""
-    if isinstance(images, list) and images and all(isinstance(item, PIL.Image.Image) for item in images):
-        return [np.array(item.convert("RGB")) for item in images], None
-    if isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[-1] == 3:
-        return [np.array(item, dtype=np.float32) for item in images], np.float32(255)
-    if isinstance(images, torch.Tensor) and images.ndim == 4 and images.shape[1] == 3:
-        return [item.permute(1, 2, 0).detach().cpu().float().numpy().copy() for item in images], np.float32(255)
-    raise TypeError(
-        "`images` must be the output of `postprocess`: a list of PIL images, a (B, H, W, 3) array or a "
-        f"(B, 3, H, W) tensor; got {type(images).__name__}."
-    )
-
-
-def _rebuild_output(images, arrays: List[np.ndarray], scale):
-    """`arrays` back in the type of `images` (see `_output_arrays`)."""
-    if scale is None:
-        return [PIL.Image.fromarray(array) for array in arrays]
-    if isinstance(images, np.ndarray):
-        return np.stack(arrays)
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).to(images.dtype).contiguous()

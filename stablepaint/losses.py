@@ -123,6 +123,20 @@ def masked_l1(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> tor
     return error / (mask.flatten(1).sum(dim=1) * fake.shape[1]).clamp(min=1.0)
 
 
+def stroke_l1(images: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+    """Mean |image − stroke color| over the stroke pixels (0 without strokes): keeps the user's colors where they
+    painted them (not in the thesis; `--lambda_hint` of the GAN scripts, `--hint_loss_weight` of StablePaint's context
+    stage).
+
+    `images` are (B, 3, H, W) in [-1, 1]; `hints` the (B, 4, h, w) stroke colors + mask of the conditioning contract,
+    brought to (H, W) by nearest-neighbour upsampling (each hint pixel covers a block of the output).
+    """
+    hints = F.interpolate(hints, size=images.shape[-2:], mode="nearest")
+    colors, mask = hints[:, :3], hints[:, 3:4]
+    covered = mask.sum() * images.shape[1]
+    return ((images - colors).abs() * mask).sum() / covered.clamp(min=1.0)
+
+
 def workflow_reconstruction_loss(
     fake: torch.Tensor,
     real: torch.Tensor,

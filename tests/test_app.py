@@ -1,4 +1,4 @@
-"""The web app's logic (stablepaint/app.py): editor values → the conditioning contract, runs on tiny pipelines, limits."""
+"""The web app's logic (stablepaint/app/): editor values → the conditioning contract, runs on tiny pipelines, limits."""
 
 import numpy as np
 import PIL.Image
@@ -9,7 +9,7 @@ from test_paintstorch_pipeline import get_dummy_components as paintstorch_compon
 from test_stablepaint import get_dummy_components as stablepaint_components
 
 from stablepaint import ArtWorkflowPipeline, ColorizationImageProcessor, PaintsTorchPipeline, StablePaintPipeline
-from stablepaint.app.ui import (
+from stablepaint.app import (
     ColorizationApp,
     check_image_size,
     editor_to_hints,
@@ -218,7 +218,7 @@ def test_iterative_inpainting_through_the_editor_callbacks(paintstorch_folder):
 
 
 def test_default_models_offer_flat_fill_and_it_fills_the_hinted_region():
-    from stablepaint.app.ui import default_models
+    from stablepaint.app import default_models
 
     models = default_models()
     assert models["flat-fill (baseline)"] == "flat-fill"
@@ -363,7 +363,7 @@ def test_build_app_constructs_with_its_own_temp_folder(tmp_path, paintstorch_fol
 
 
 def build_app_for_test(folder, tmp_path, **kwargs):
-    from stablepaint.app.ui import build_app
+    from stablepaint.app import build_app
 
     options = {"max_image_size": 64, "max_upload_mb": 2, "temp_dir": str(tmp_path / "gradio"), **kwargs}
     return build_app({"tiny": str(folder)}, **options)
@@ -371,7 +371,7 @@ def build_app_for_test(folder, tmp_path, **kwargs):
 
 def test_stroked_regions_choice_reaches_the_inpainting_pipelines():
     from stablepaint import StencilTorchPipeline
-    from stablepaint.app.ui import HINT_REGION_CHOICES
+    from stablepaint.app import HINT_REGION_CHOICES
 
     app = ColorizationApp({"tiny StencilTorch": "unused", "tiny PaintsTorch": "unused"})
     app._pipelines["tiny StencilTorch"] = StencilTorchPipeline(**paintstorch_components(StencilTorchPipeline, False))
@@ -385,3 +385,57 @@ def test_stroked_regions_choice_reaches_the_inpainting_pipelines():
     assert not (default[:13, :28] == [200, 50, 50]).all()
     with pytest.raises(ValueError, match="hint_regions"):
         app.colorize("tiny PaintsTorch", lineart, hints, hint_regions=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The package's layout: editor conversions, logic and interface apart; the pipelines' public API only
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_the_app_package_exports_its_parts_and_imports_no_gradio():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import stablepaint.app as app\n"
+        "from stablepaint.app import colorization_app, editor, ui\n"
+        "assert 'gradio' not in sys.modules, 'importing stablepaint.app imported gradio'\n"
+        "assert app.editor_to_hints is editor.editor_to_hints and app.image_input is editor.image_input\n"
+        "assert app.ColorizationApp is colorization_app.ColorizationApp and app.AppResult is colorization_app.AppResult\n"
+        "assert app.build_app is ui.build_app and app.launch_app is ui.launch_app\n"
+        "assert app.HINT_COLORS[0] == '#d04040'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_app_uses_only_the_public_api_of_the_pipelines():
+    import re
+    from pathlib import Path
+
+    import stablepaint.app
+
+    folder = Path(stablepaint.app.__file__).parent
+    for path in folder.glob("*.py"):
+        private = re.findall(r"\bpipe(?:line)?\._(?!_)\w+", path.read_text(encoding="utf-8"))
+        assert not private, f"{path.name} reaches into the pipeline: {private}"
+
+
+def test_the_workflow_state_kept_by_the_app_is_the_pipelines_state_of_its_generation():
+    app = ColorizationApp({"tiny workflow": "unused"})
+    pipe = ArtWorkflowPipeline(**workflow_components())
+    pipe.set_progress_bar_config(disable=True)
+    app._pipelines["tiny workflow"] = pipe
+    layer = blank_layer(32, 32)
+    layer[2:8, 2:12] = (230, 30, 30, 255)
+    result = app.colorize("tiny workflow", editor(lineart_background(32, 32)), editor(None, [layer]), seed=1)
+    model, state = result.workflow_state
+    assert model == "tiny workflow"
+    sketch = editor_to_lineart(editor(lineart_background(32, 32)))
+    hints = editor_to_hints(editor(None, [layer]))
+    expected = pipe.state_from_output(pipe.generate(sketch, hints=hints, generator=torch.Generator().manual_seed(1)))
+    assert state.original_sizes == expected.original_sizes == [(32, 32)] and state.output_type == "pil"
+    for name in ("stage_tensors", "latents", "adain_params", "adain_increments"):
+        for a, b in zip(getattr(state, name), getattr(expected, name)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)

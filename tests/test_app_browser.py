@@ -19,7 +19,7 @@ import pytest
 from test_paintstorch_pipeline import get_dummy_components
 
 from stablepaint import PaintsTorchPipeline
-from stablepaint.app.ui import editor_to_hints, editor_to_lineart
+from stablepaint.app import editor_to_hints, editor_to_lineart
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "outputs" / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -59,7 +59,7 @@ def free_port() -> int:
 def served_app(tmp_path_factory):
     """The app with a tiny saved PaintsTorch pipeline, served on a free localhost port in this process."""
     pytest.importorskip("gradio", reason="the web app needs gradio (pip install 'stablepaint[app]')")
-    from stablepaint.app.ui import build_app, launch_app
+    from stablepaint.app import build_app, launch_app
 
     folder = tmp_path_factory.mktemp("tiny-paintstorch")
     PaintsTorchPipeline(**get_dummy_components(PaintsTorchPipeline, features=False)).save_pretrained(folder)

@@ -9,10 +9,12 @@ from stablepaint import (
     ArtWorkflowGenerationModel,
     ArtWorkflowInferenceModel,
     ArtWorkflowPipeline,
+    ArtWorkflowPipelineOutput,
     ArtWorkflowRegularizer,
     ArtWorkflowState,
 )
 from stablepaint.losses import workflow_reconstruction_loss
+from stablepaint.models import workflow_layers, workflow_optimization
 from stablepaint.models.workflow import (
     ArtWorkflowDiscriminators,
     WorkflowStageGenerator,
@@ -465,3 +467,161 @@ def test_discriminators_follow_config():
     assert len(discriminators.inference) == len(discriminators.encoded) == len(discriminators.random) == 3
     scores = discriminators.inference[0](torch.zeros(2, 4, SIZE, SIZE))
     assert len(scores) == 2 and scores[0].shape[0] == 2
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Public stage API: preprocess_stage, state_from_output (a generate run made editable)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_preprocess_stage_gives_the_tensors_the_pipeline_works_on(pipe, artwork):
+    sketch, _ = stroke_inputs()
+    out = pipe.generate(sketch, generator=torch.Generator().manual_seed(0), output_type="pt")
+    tensor, sizes = pipe.preprocess_stage(sketch, "sketch")
+    assert tensor.shape == (1, 1, SIZE, SIZE) and tensor.dtype == torch.float32 and sizes == [(SIZE, SIZE)]
+    assert torch.equal(tensor, out.stage_tensors[0])  # generate's first stage is exactly this tensor
+    assert tensor.min() == -1 and tensor.max() == 1  # the line is -1, the paper +1
+    by_index, _ = pipe.preprocess_stage(sketch, 0)
+    assert torch.equal(by_index, tensor)
+    # A color stage at the caller's size → RGB in [-1, 1] at the working size; `edit` puts exactly this in the state
+    flat = artwork.resize((2 * SIZE, 2 * SIZE))
+    color, sizes = pipe.preprocess_stage(flat, "flat", height=SIZE, width=SIZE)
+    assert color.shape == (1, 3, SIZE, SIZE) and sizes == [(2 * SIZE, 2 * SIZE)]
+    assert -1 <= color.min() and color.max() <= 1
+    state = pipe.state_from_output(out)
+    assert torch.equal(pipe.edit(state, stage="flat", image=flat).stage_tensors[1], color)
+    with pytest.raises(ValueError, match="stage"):
+        pipe.preprocess_stage(sketch, "lighting")
+    # A stage of other than 1 or 3 channels is taken as a tensor, as is
+    odd = make_pipe((2, 3, 3))
+    first = torch.rand(2, 2, SIZE, SIZE, dtype=torch.float64) * 2 - 1
+    tensor, sizes = odd.preprocess_stage(first)
+    assert tensor.dtype == torch.float32 and torch.equal(tensor, first.float()) and sizes == [(SIZE, SIZE)] * 2
+    with pytest.raises(TypeError, match="tensor"):
+        odd.preprocess_stage(Image.new("L", (SIZE, SIZE)))
+
+
+def test_generate_reads_the_sketch_and_the_hints_in_one_preprocess_call(pipe, monkeypatch):
+    sketch, hints = stroke_inputs()
+    calls = []
+    preprocess = pipe.image_processor.preprocess
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("hints") is not None)
+        return preprocess(*args, **kwargs)
+
+    monkeypatch.setattr(pipe.image_processor, "preprocess", counting)
+    pipe.generate(sketch, hints=hints, hint_steps=1, generator=torch.Generator().manual_seed(0))
+    assert calls == [True]
+
+
+@pytest.mark.parametrize("hint_steps", [0, 3])
+def test_state_from_output_round_trips_through_edit(pipe, hint_steps):
+    sketch, hints = stroke_inputs()
+    out = pipe.generate(
+        sketch, hints=hints, hint_steps=hint_steps, generator=torch.Generator().manual_seed(0), output_type="pt"
+    )
+    assert out.original_sizes == [(SIZE, SIZE)] and out.output_type == "pt"
+    state = pipe.state_from_output(out)
+    assert isinstance(state, ArtWorkflowState) and state.output_type == "pt"
+    assert state.original_sizes == [(SIZE, SIZE)]
+    assert state.images is out.images and state.stages is out.stages
+    for name in ("stage_tensors", "latents", "adain_params"):
+        assert all(torch.equal(a, b) for a, b in zip(getattr(state, name), getattr(out, name)))
+    assert all(torch.equal(a, b) for a, b in zip(state.inferred_tensors, out.stage_tensors))
+    # The increments are what the hints' optimization added to MLP(z): none without hints
+    for k, (increment, latent) in enumerate(zip(state.adain_increments, state.latents)):
+        base = pipe.artwork_generation.generators[k].adain_params(latent)
+        assert increment.shape == base.shape
+        torch.testing.assert_close(base + increment, state.adain_params[k], rtol=0, atol=1e-6)
+        assert (increment.abs().max() > 0) == (hint_steps > 0)
+    # Giving the same sketch back regenerates the same later stages (their AdaIN parameters are kept)
+    same = pipe.edit(state, stage="sketch", image=sketch)
+    for a, b in zip(same.stage_tensors, out.stage_tensors):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    # So does giving the flat stage its own latent back with its increment; a new latent changes the final stage only
+    kept = pipe.edit(state, stage="final", latent=state.latents[1], keep_increment=True)
+    torch.testing.assert_close(kept.stage_tensors[2], out.stage_tensors[2], rtol=0, atol=1e-5)
+    resampled = pipe.edit(state, stage="final", generator=torch.Generator().manual_seed(7))
+    assert torch.equal(resampled.stage_tensors[1], out.stage_tensors[1])
+    assert not torch.equal(resampled.stage_tensors[2], out.stage_tensors[2])
+    assert isinstance(resampled.images, torch.Tensor) and resampled.images.shape == (1, 3, SIZE, SIZE)
+
+
+def test_state_from_output_keeps_the_generated_stages_and_checks_its_input(pipe):
+    sketch, hints = stroke_inputs()
+    out = pipe.generate(sketch, hints=hints, hint_steps=2, keep_lines=True, generator=torch.Generator().manual_seed(0))
+    state = pipe.state_from_output(out)
+    assert state.output_type == "pil" and state.images[0].size == (SIZE, SIZE)
+    # `stages` are as generated (with the lines kept), `inferred_stages` the networks' own drawing
+    line = np.asarray(state.stages[1][0])[:, SIZE // 2]
+    assert (line == 0).all()
+    assert len(state.inferred_stages) == 3
+    with pytest.raises(TypeError, match="ArtWorkflowPipelineOutput"):
+        pipe.state_from_output(state)
+    with pytest.raises(ValueError, match="original_sizes"):
+        pipe.state_from_output(ArtWorkflowPipelineOutput(out.images, out.stages, out.latents, out.adain_params))
+    with pytest.raises(ValueError, match="latents"):
+        make_pipe((1, 3, 3, 3)).state_from_output(out)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The AdaIN optimization as functions (stablepaint.models.workflow_optimization) and the re-exported blocks
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_optimize_adain_is_the_function_on_the_transitions_generator(pipe):
+    torch.manual_seed(0)
+    image = torch.rand(1, 1, SIZE, SIZE) * 2 - 1
+    reference = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    params = pipe.artwork_generation.generators[0].adain_params(torch.randn(1, 4)).detach()
+    delta = pipe.optimize_adain(0, image, reference, params, 3, weight_decay=0.1)
+    same = workflow_optimization.optimize_adain_increment(
+        pipe.artwork_generation.generators[0], image, reference, params, 3, weight_decay=0.1
+    )
+    assert delta.shape == params.shape and not delta.requires_grad and delta.abs().max() > 0
+    assert torch.equal(delta, same)
+    assert torch.equal(pipe.optimize_adain(0, image, reference, params, 0), torch.zeros_like(params))
+    with pytest.raises(ValueError, match="reference_mask"):
+        workflow_optimization.optimize_adain_increment(
+            pipe.artwork_generation.generators[0], image, reference, params, 1,
+            perceptual=torch.nn.Identity(), reference_mask=torch.ones(1, 1, SIZE, SIZE),
+        )  # fmt: skip
+
+
+def test_adain_weight_decay_picks_fixed_learned_or_none(pipe):
+    params = torch.zeros(1, pipe.artwork_generation.num_adain_params[1])
+    fixed = workflow_optimization.adain_weight_decay(pipe.regularizer, False, 0.5)
+    assert fixed(1, params) == 0.5
+    learned = workflow_optimization.adain_weight_decay(pipe.regularizer)  # the default with a regularizer
+    assert torch.equal(learned(1, params), pipe.regularizer.weight_decay(1))
+    assert workflow_optimization.adain_weight_decay(None) is None
+    assert workflow_optimization.adain_weight_decay(pipe.regularizer, False) is None
+    with pytest.raises(ValueError, match="regularizer"):
+        workflow_optimization.adain_weight_decay(None, True)
+    with pytest.raises(ValueError, match=">= 0"):
+        workflow_optimization.adain_weight_decay(None, None, -1.0)
+
+
+def test_fit_stages_reproduces_the_references_stage_by_stage(pipe):
+    torch.manual_seed(0)
+    references = pipe.workflow_inference(torch.rand(1, 3, SIZE, SIZE) * 2 - 1)
+    stages, latents, params, increments = workflow_optimization.fit_stages(pipe.artwork_generation, references, 0)
+    assert torch.equal(stages[0], references[0]) and len(stages) == 3
+    assert all(torch.equal(d, torch.zeros_like(d)) for d in increments)
+    fitted, *_ = workflow_optimization.fit_stages(pipe.artwork_generation, references, 20, learning_rate=0.1)
+    for k in (1, 2):
+        assert (fitted[k] - references[k]).abs().mean() < (stages[k] - references[k]).abs().mean()
+
+
+def test_workflow_blocks_stay_importable_from_models_workflow():
+    from stablepaint.models import workflow
+
+    assert workflow.ConvBlock is workflow_layers.ConvBlock
+    assert workflow.adaptive_instance_norm is workflow_layers.adaptive_instance_norm
+    assert workflow.AdaINResidualBlock is workflow_layers.AdaINResidualBlock
+    assert workflow.init_adam_state is init_adam_state is workflow_optimization.init_adam_state
+    assert workflow.adain_update is adain_update is workflow_optimization.adain_update
+    # the saved pipelines record the ModelMixin classes under this module path
+    for name in ("ArtWorkflowGenerationModel", "ArtWorkflowInferenceModel", "ArtWorkflowRegularizer"):
+        assert getattr(workflow, name).__module__ == "stablepaint.models.workflow"

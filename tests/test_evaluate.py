@@ -18,11 +18,11 @@ from stablepaint.commands.stablepaint_cli import main
 from stablepaint.evaluation.evaluate import (
     REGIMES,
     evaluate,
-    grid_file_name,
     load_samples,
     paired_comparison,
     pipeline_arguments,
 )
+from stablepaint.evaluation.report import grid_file_name
 from stablepaint.metrics import METRIC_DIRECTIONS
 from stablepaint.synthesis import xdog
 

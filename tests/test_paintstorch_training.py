@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from stablepaint.training.gan import GANTask, add_gan_args, load_json_arg, write_model_card
+from stablepaint.training.gan import GANTask, add_gan_args, load_json_arg
+from stablepaint.training.records import write_gan_model_card as write_model_card
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = {name: REPO / "train" / f"train_{name}.py" for name in ("paintstorch", "stenciltorch")}
@@ -296,7 +297,7 @@ def test_fine_tuning_starts_from_the_pretrained_colorizer(run_accelerate, pairs_
 def test_stroke_l1_measures_the_output_against_the_stroke_colors_under_the_strokes_only():
     import torch
 
-    from stablepaint.training.gan import stroke_l1
+    from stablepaint.losses import stroke_l1
 
     hints = torch.zeros(2, 4, 4, 4)
     hints[0, :3, 1, 2] = torch.tensor([0.5, -0.5, 1.0])  # one stroke pixel = a 4x4 block of the 16x16 output

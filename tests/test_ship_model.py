@@ -12,23 +12,28 @@ from safetensors.torch import load_file, save_file
 from test_paintstorch_models import TINY, tiny_generator
 
 from stablepaint import StencilTorchPipeline
+from stablepaint.training.records import TRAINING_ARGS_NAME, save_training_args
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("ship_model", REPO / "scripts" / "ship_model.py")
+def load_script(path=REPO / "scripts" / "ship_model.py"):
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def fake_run(tmp_path):
-    """A training output folder as `train_stenciltorch.py --use_ema` leaves it: checkpoint-N with the generator
-    (model.safetensors) and its EMA (ema.safetensors), and tensorboard scalars."""
+    """A training output folder as `train_stenciltorch.py --use_ema --lambda_l1 10` leaves it: checkpoint-N with the
+    generator (model.safetensors), its EMA (ema.safetensors) and the run's flags (training_args.json), and tensorboard
+    scalars."""
     from torch.utils.tensorboard import SummaryWriter
 
     run = tmp_path / "run"
+    flags = ["--train_data_dir", "data", "--output_dir", str(run), "--use_ema", "--lambda_l1", "10"]
+    flags += ["--colorizer_config", json.dumps({"feature_channels": 0, **TINY}), "--resolution", "128"]
+    training_args = load_script(REPO / "train" / "train_stenciltorch.py").parse_args(flags)
     torch.manual_seed(0)
     raw = tiny_generator(in_channels=5)
     ema = [torch.randn_like(p) for p in raw.parameters()]
@@ -42,6 +47,7 @@ def fake_run(tmp_path):
             str(checkpoint / "ema.safetensors"),
             metadata={"state": json.dumps(state)},
         )
+        save_training_args(training_args, checkpoint)
     writer = SummaryWriter(str(run / "logs" / "train_stenciltorch"))
     for step in range(1, 21):
         writer.add_scalar("loss_content", 2.0 if step <= 10 else 1.0, step)
@@ -56,7 +62,7 @@ def test_ship_model_writes_fp16_ema_weights_and_a_card_with_the_training_record(
         ["--run", str(run), "--family", "stenciltorch", "--name", "stenciltorch-tiny"]
         + ["--colorizer_config", json.dumps({"feature_channels": 0, **TINY})]
         + ["--command", "accelerate launch train/train_stenciltorch.py --max_train_steps 20"]
-        + ["--hardware", "a test", "--out", str(tmp_path / "shipped" / "stenciltorch-tiny"), "--lambda_l1", "10"]
+        + ["--hardware", "a test", "--out", str(tmp_path / "shipped" / "stenciltorch-tiny")]
     )
     weights = load_file(str(out / "colorizer" / "diffusion_pytorch_model.safetensors"))
     assert {t.dtype for t in weights.values()} == {torch.float16}
@@ -233,3 +239,72 @@ def write_logs(run: Path, steps: int, loss: float = 1.0) -> None:
     for step in range(1, steps + 1):
         writer.add_scalar("loss", loss, step)
     writer.close()
+
+
+def test_ship_model_refuses_a_checkpoint_without_its_training_record(tmp_path):
+    """The card's hyper-parameters come from the run's record, never from defaults: without it, nothing ships."""
+    ship = load_script()
+    run, _, _ = fake_run(tmp_path)
+    (run / "checkpoint-20" / TRAINING_ARGS_NAME).unlink()
+    argv = ["--run", str(run), "--family", "stenciltorch", "--name", "s", "--command", "c", "--hardware", "h"]
+    with pytest.raises(FileNotFoundError, match=f"checkpoint-20/{TRAINING_ARGS_NAME}"):
+        ship.main(argv + ["--out", str(tmp_path / "s")])
+    assert not (tmp_path / "s").exists()
+    # A run that started from another pipeline: its colorizer's config is not in the record, so it must be given.
+    record = json.loads((run / "checkpoint-10" / TRAINING_ARGS_NAME).read_text())
+    record.update(colorizer_config=None, pretrained_model_name_or_path="someone/stenciltorch")
+    (run / "checkpoint-10" / TRAINING_ARGS_NAME).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="--colorizer_config"):
+        ship.main(argv + ["--checkpoint", "checkpoint-10", "--out", str(tmp_path / "s")])
+
+
+@pytest.mark.slow
+def test_shipped_card_states_the_hyper_parameters_the_run_recorded(
+    tmp_path, pairs_folder, vgg16_weights, run_accelerate
+):
+    """A real StencilTorch run with non-default hyper-parameters records them (training_args.json, in the output
+    folder and its checkpoints; the Hub token left out), and the shipped card states them."""
+    from test_paintstorch_training import TINY as GAN_TINY
+    from test_paintstorch_training import TINY_CRITIC
+
+    run = tmp_path / "run"
+    flags = [
+        "--train_data_dir",
+        pairs_folder,
+        "--output_dir",
+        run,
+        "--segmentation",
+        "slic",
+        "--report_to",
+        "tensorboard",
+    ]
+    flags += ["--colorizer_config", GAN_TINY, "--critic_config", TINY_CRITIC, "--vgg_weights", vgg16_weights]
+    flags += ["--max_train_steps", "2", "--checkpointing_steps", "2", "--validation_steps", "0"]
+    flags += ["--resolution", "32", "--train_batch_size", "1", "--gradient_accumulation_steps", "2"]
+    flags += ["--learning_rate", "3e-4", "--adam_beta1", "0.6", "--adam_beta2", "0.95", "--lambda_adv", "0.001"]
+    flags += ["--lambda_l1", "2.5", "--lambda_hint", "4", "--auxiliary_weight", "0.3", "--hub_token", "hf_secret"]
+    result = run_accelerate(REPO / "train" / "train_stenciltorch.py", flags, num_processes=1)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    for folder in (run, run / "checkpoint-2"):
+        record = json.loads((folder / TRAINING_ARGS_NAME).read_text())
+        assert (record["learning_rate"], record["lambda_l1"], record["resolution"]) == (3e-4, 2.5, 32)
+        assert record["max_train_steps"] == 2 and "hub_token" not in record
+    assert "hf_secret" not in "".join(p.read_text(errors="ignore") for p in run.rglob("*") if p.is_file())
+
+    out = load_script().main(
+        ["--run", str(run), "--family", "stenciltorch", "--name", "stenciltorch-tiny", "--no_ema"]
+        + ["--command", "accelerate launch train/train_stenciltorch.py ...", "--hardware", "a test"]
+        + ["--out", str(tmp_path / "shipped")]
+    )
+    assert StencilTorchPipeline.from_pretrained(out).colorizer.config.sample_size == 32
+    card = (out / "README.md").read_text()
+    for expected in (
+        "for 2 steps\nat 32²",
+        "effective batch size 2",  # --train_batch_size 1 × --gradient_accumulation_steps 2
+        "learning rate 0.0003, β = (0.6, 0.95)",
+        "λ_adv = 0.001",
+        "w =\n  0.3",
+        "λ_L1 = 2.5",
+        "λ_hint = 4.0",
+    ):
+        assert expected in card, expected

@@ -7,6 +7,7 @@ import pytest
 import torch
 from diffusers import PNDMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
+from test_training_utils import kill_after_first_checkpoint
 
 from stablepaint import StablePaintPipeline
 from stablepaint.training.utils import list_checkpoints
@@ -50,9 +51,12 @@ def launch(run_accelerate, data, output_dir, *flags):
 
 
 def kill_and_resume(run_accelerate, data, output_dir, flags):
-    """Train 4 steps with a checkpoint every 2, killed after step 3, then resumed from the latest checkpoint."""
+    """Train 4 steps with a checkpoint every 2, killed after step 4 before its checkpoint, then resumed from the
+    latest checkpoint."""
     flags = [*flags, "--max_train_steps", "4", "--checkpointing_steps", "2", "--validation_steps", "4"]
-    killed = launch(run_accelerate, data, output_dir, *flags, "--stop_after_step", "3")
+    killed = kill_after_first_checkpoint(
+        run_accelerate, SCRIPT, ["--train_data_dir", data, "--output_dir", output_dir, *TINY, *flags]
+    )
     assert killed.returncode != 0
     assert [p.name for p in list_checkpoints(output_dir)] == ["checkpoint-2"]
     resumed = launch(run_accelerate, data, output_dir, *flags, "--resume_from_checkpoint", "latest")
@@ -192,8 +196,8 @@ def load_script():
 def test_context_hint_loss_adds_the_stroke_l1_of_the_decoded_image(tmp_path):
     from test_stablepaint import get_dummy_components
 
+    from stablepaint.losses import stroke_l1
     from stablepaint.models import StablePaintContextEncoder
-    from stablepaint.training.gan import stroke_l1
 
     script = load_script()
     vae = get_dummy_components(context_encoder=False)["vae"]

@@ -7,6 +7,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from stablepaint.data import SynthesisConfig
+from stablepaint.training.records import save_model_card
 from stablepaint.training.utils import (
     _to_pil_list,
     add_training_args,
@@ -15,11 +16,43 @@ from stablepaint.training.utils import (
     list_checkpoints,
     load_training_dataset,
     resume_from_checkpoint,
-    save_model_card,
     validation_grid,
 )
 
 SCRIPT = Path(__file__).resolve().parent / "scripts" / "train_tiny.py"
+STALL = Path(__file__).resolve().parent / "scripts" / "stall_before_second_checkpoint.py"
+
+
+def kill_after_first_checkpoint(run_accelerate, script, args, num_processes=2, timeout=600):
+    """Run a training `script` with `args` until it has saved its first checkpoint and trained on, up to its second
+    one; SIGKILL its processes from here before they save it, and return the launcher's `CompletedProcess`."""
+    import os
+    import signal
+    import tempfile
+    import threading
+    import time
+
+    with tempfile.TemporaryDirectory() as stall_dir:
+        result = {}
+
+        def launch():
+            env = {"STALL_DIR": stall_dir}
+            result["run"] = run_accelerate(STALL, [script, *args], num_processes=num_processes, env=env)
+
+        thread = threading.Thread(target=launch)
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while len(stalled := list(Path(stall_dir).glob("stalled-*"))) < num_processes:
+            if not thread.is_alive():
+                run = result["run"]
+                pytest.fail(f"the run ended before its second checkpoint:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("the run did not reach its second checkpoint in time")
+            time.sleep(0.2)
+        for marker in stalled:
+            os.kill(int(marker.name.split("-")[1]), signal.SIGKILL)
+        thread.join(timeout)
+    return result["run"]
 
 
 def parse(*flags):
@@ -113,7 +146,7 @@ def test_two_process_run_killed_after_a_checkpoint_resumes_to_identical_weights(
     assert straight.returncode == 0, straight.stderr[-3000:]
     assert [p.name for p in list_checkpoints(tmp_path / "straight")] == ["checkpoint-4"]  # rotation kept the newest
 
-    killed = run_accelerate(SCRIPT, common + ["--output_dir", tmp_path / "resumed", "--stop_after_step", "3"])
+    killed = kill_after_first_checkpoint(run_accelerate, SCRIPT, common + ["--output_dir", tmp_path / "resumed"])
     assert killed.returncode != 0
     assert [p.name for p in list_checkpoints(tmp_path / "resumed")] == ["checkpoint-2"]
     assert not (tmp_path / "resumed" / "final.safetensors").exists()

@@ -152,7 +152,7 @@ def test_a_wheel_ships_the_weights(tmp_path):
         )  # the package-dir layout of pyproject.toml
     for cache in source.rglob("__pycache__"):
         subprocess.run(["rm", "-rf", str(cache)], check=True)
-    target = source / "stablepaint" / "shipped"
+    target = source / "stablepaint" / "hub" / "shipped"
     subprocess.run(["rm", "-rf", str(target)], check=True)
     save_shipped(tiny_pipeline(), "tiny-stencil", card=CARD, root=target)
     result = subprocess.run(

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from stablepaint import ArtWorkflowPipeline
-from stablepaint.data.workflow import WorkflowStagesTransform, load_workflow_dataset
+from stablepaint.data.workflow import WorkflowStagesTransform, load_workflow_source
 from stablepaint.losses import (
     hinge_discriminator_loss,
     hinge_generator_loss,
@@ -57,8 +57,10 @@ from stablepaint.models.workflow import (
     init_adam_state,
 )
 from stablepaint.synthesis.stages import STAGE_NAMES
+from stablepaint.training.records import data_attribution, record_training_args, save_model_card, tracker_config
 from stablepaint.training.utils import (
     add_training_args,
+    build_train_dataloader,
     check_training_args,
     epoch_batches,
     log_images,
@@ -66,7 +68,6 @@ from stablepaint.training.utils import (
     push_to_hub,
     resume_from_checkpoint,
     save_checkpoint,
-    save_model_card,
     training_schedule,
     validation_grid,
 )
@@ -75,6 +76,22 @@ logger = logging.getLogger(__name__)
 
 PHASES = ("all", "inference", "generation", "regularization")
 PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+#: The flags `hub_cards/art_workflow_card.md` states.
+CARD_ARGS = (
+    "resolution",
+    "train_batch_size",
+    "learning_rate",
+    "adam_beta1",
+    "adam_beta2",
+    "lambda_l1_inference",
+    "lambda_l1",
+    "lambda_latent",
+    "lambda_kl",
+    "lambda_cycle",
+    "reg_learning_rate",
+    "reg_inner_learning_rate",
+    "reg_lambda_vgg",
+)
 
 
 def parse_args(input_args=None):
@@ -184,18 +201,11 @@ def gan_scores(discriminator, images):
     return torch.cat([s.flatten(1) for s in discriminator(images)], dim=1)
 
 
+#: The data credit of a card when the source has no attribution file and no `--attribution` is given.
 DEFAULT_ATTRIBUTION = (
     'DiceBear "Adventurer" by Lisa Wischofsky, licensed CC BY 4.0 (https://www.dicebear.com/styles/adventurer/), '
     "generated with `@dicebear/collection@9` (code MIT)."
 )
-
-
-def read_attribution(folder) -> str:
-    """The data credit for the model card: the source folder's ATTRIBUTION.txt or LICENSE, else the DiceBear line."""
-    for name in ("ATTRIBUTION.txt", "LICENSE"):
-        if folder is not None and (Path(folder) / name).is_file():
-            return (Path(folder) / name).read_text().strip()
-    return DEFAULT_ATTRIBUTION
 
 
 def build_pipeline(args) -> ArtWorkflowPipeline:
@@ -240,6 +250,7 @@ def build_discriminators(args) -> ArtWorkflowDiscriminators:
 
 
 def build_dataloader(args, accelerator):
+    """The shared training data path (`build_train_dataloader`) over the workflow stages of the source."""
     transform = WorkflowStagesTransform(
         stage_names=args.stage_names,
         stage_channels=args.stage_channels,
@@ -247,25 +258,13 @@ def build_dataloader(args, accelerator):
         seed=args.seed,
         train=True,
     )
-    with accelerator.main_process_first():
-        dataset = load_workflow_dataset(
-            args.train_data_dir or args.dataset_name,
-            stage_names=args.stage_names,
-            exclude_ids=args.exclude_ids,
-            max_samples=args.max_train_samples,
-            image_column=args.image_column,
-            lineart_column=args.lineart_column,
-        )
-    dataset = dataset.with_transform(transform)
-    dataloader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=args.train_batch_size,
-        shuffle=True,
-        drop_last=len(dataset) >= args.train_batch_size * accelerator.num_processes,
-        num_workers=args.dataloader_num_workers,
-        generator=torch.Generator().manual_seed(args.seed),
+    load_source = functools.partial(
+        load_workflow_source,
+        stage_names=args.stage_names,
+        image_column=args.image_column,
+        lineart_column=args.lineart_column,
     )
-    return dataloader, transform
+    return build_train_dataloader(args, accelerator, transform=transform, load_source=load_source)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -525,8 +524,9 @@ def main(args):
     if separate_steps is None:
         separate_steps = (2 * args.max_train_steps) // 3
     global_step, first_epoch, skip = resume_from_checkpoint(accelerator, args, steps_per_epoch)
+    record_training_args(accelerator, args)
     if accelerator.is_main_process:
-        accelerator.init_trackers("train_art_workflow", config={k: str(v) for k, v in vars(args).items()})
+        accelerator.init_trackers("train_art_workflow", config=tracker_config(args))
     logger.info(
         f"phase={phase} steps={args.max_train_steps} (separate {separate_steps}) epochs={num_epochs} "
         f"examples={len(dataloader.dataset)} processes={accelerator.num_processes}"
@@ -618,10 +618,10 @@ def main(args):
                 **({"datasets": [args.dataset_name]} if args.dataset_name else {}),
             },
             data=args.train_data_dir or args.dataset_name,
-            attribution=read_attribution(args.train_data_dir),
+            attribution=data_attribution(args, missing=DEFAULT_ATTRIBUTION),
             phase=phase,
             steps=global_step,
-            resolution=args.resolution,
+            **{name: getattr(args, name) for name in CARD_ARGS},
         )
         if args.push_to_hub:
             push_to_hub(args, args.output_dir, commit_message=f"ArtWorkflow, phase {phase}, step {global_step}")

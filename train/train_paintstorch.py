@@ -10,20 +10,10 @@ loop lives in `stablepaint.training.gan`, shared with `train_stenciltorch.py`.
 
 import argparse
 
-from stablepaint.models import paintstorch_from_stenciltorch
-from stablepaint.pipelines import PaintsTorchPipeline, StencilTorchPipeline
-from stablepaint.training.gan import GANTask, add_gan_args, train
+from stablepaint.training.gan import GAN_TASKS, add_gan_args, train
 
-TASK = GANTask(
-    name="paintstorch",
-    pipeline_class=PaintsTorchPipeline,
-    colorizer_defaults={"in_channels": 1},
-    card_template="paintstorch_card.md",
-    auxiliary_name="lineart_generator",
-    # `--pretrained_model_name_or_path` also takes a StencilTorch pipeline: its colorizer, asked to paint everything,
-    # becomes a PaintsTorch G1 (a warm start; see `paintstorch_from_stenciltorch`).
-    convert_from=(StencilTorchPipeline, paintstorch_from_stenciltorch),
-)
+# `--pretrained_model_name_or_path` also takes a StencilTorch pipeline, converted (see `GAN_TASKS`).
+TASK = GAN_TASKS["paintstorch"]
 
 
 def parse_args(input_args=None):

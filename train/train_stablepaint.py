@@ -37,10 +37,9 @@ from diffusers.utils.import_utils import is_xformers_available
 from tqdm.auto import tqdm
 
 from stablepaint import StablePaintPipeline
-from stablepaint.hub.cards import find_attribution
-from stablepaint.losses import diffusion_loss, diffusion_target
+from stablepaint.losses import diffusion_loss, diffusion_target, stroke_l1
 from stablepaint.models.stablepaint import StablePaintContextEncoder, vae_scale_factor, widen_conv_in
-from stablepaint.training.gan import stroke_l1
+from stablepaint.training.records import data_attribution, record_training_args, save_model_card, tracker_config
 from stablepaint.training.utils import (
     add_training_args,
     batch_to_pipeline_inputs,
@@ -54,7 +53,6 @@ from stablepaint.training.utils import (
     register_ema_checkpointing,
     resume_from_checkpoint,
     save_checkpoint,
-    save_model_card,
     training_schedule,
     validation_grid,
     weight_dtype,
@@ -141,10 +139,6 @@ def parse_args(input_args=None):
     group.add_argument("--max_grad_norm", type=float, default=1.0)
     group.add_argument("--validation_inference_steps", type=int, default=20)
     group.add_argument("--validation_guidance_scale", type=float, default=3.0)
-    group.add_argument(
-        "--attribution", type=str, default=None, help="Data attribution for the model card (else the source's file)."
-    )
-    group.add_argument("--stop_after_step", type=int, default=None, help=argparse.SUPPRESS)  # tests: a hard kill
     args = parser.parse_args(input_args)
     check_training_args(args)
     if args.lora_rank is not None:
@@ -450,8 +444,9 @@ def main(args):
         num_training_steps=args.max_train_steps * accelerator.num_processes,
     )
     lr_scheduler = accelerator.prepare(lr_scheduler)
+    record_training_args(accelerator, args)
     if accelerator.is_main_process:
-        accelerator.init_trackers("stablepaint", config={k: v for k, v in vars(args).items() if _loggable(v)})
+        accelerator.init_trackers("stablepaint", config=tracker_config(args))
 
     global_step, first_epoch, skip = resume_from_checkpoint(accelerator, args, steps_per_epoch)
     unwrapped = accelerator.unwrap_model(model)
@@ -506,8 +501,6 @@ def main(args):
                             context_encoder=unwrapped if args.stage == "context" else context_encoder,
                             scheduler_config=noise_scheduler.config if noise_scheduler is not None else None,
                         )
-                if args.stop_after_step == global_step:
-                    os._exit(3)  # tests: a kill, with no clean-up and no export
                 if global_step >= args.max_train_steps:
                     break
         if global_step >= args.max_train_steps:
@@ -562,8 +555,6 @@ def _save_pipeline(output_dir, vae, unet, context_encoder, noise_scheduler):
 
 
 def write_model_card(args, what, global_step, widened=False):
-    source = args.train_data_dir or args.dataset_name
-    attribution = args.attribution or (find_attribution(source) if args.train_data_dir else None)
     base_model = args.pretrained_model_name_or_path or args.pretrained_vae_model_name_or_path
     card_data = {
         "license": "apache-2.0",
@@ -583,8 +574,8 @@ def write_model_card(args, what, global_step, widened=False):
         stage=args.stage,
         what=what,
         base_model=base_model or "none (trained from scratch)",
-        source=source,
-        attribution=attribution or "See the source's license and attribution requirements.",
+        source=args.train_data_dir or args.dataset_name,
+        attribution=data_attribution(args, missing="See the source's license and attribution requirements."),
         command="accelerate launch train/train_stablepaint.py " + shlex.join(sys.argv[1:]),
         resolution=args.resolution,
         steps=global_step,
@@ -620,10 +611,6 @@ def _to(module, device, dtype):
 
 def _is_t(value) -> bool:
     return isinstance(value, torch.Tensor)
-
-
-def _loggable(value) -> bool:
-    return isinstance(value, (int, float, str, bool))
 
 
 if __name__ == "__main__":

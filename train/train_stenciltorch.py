@@ -11,16 +11,9 @@ decoder reconstructs the flat-color illustration from the generator's latent cod
 
 import argparse
 
-from stablepaint.pipelines import StencilTorchPipeline
-from stablepaint.training.gan import GANTask, add_gan_args, train
+from stablepaint.training.gan import GAN_TASKS, add_gan_args, train
 
-TASK = GANTask(
-    name="stenciltorch",
-    pipeline_class=StencilTorchPipeline,
-    colorizer_defaults={"in_channels": 5},
-    card_template="paintstorch_card.md",
-    auxiliary_name="guide_decoder",
-)
+TASK = GAN_TASKS["stenciltorch"]
 
 
 def parse_args(input_args=None):

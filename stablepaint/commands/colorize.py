@@ -4,7 +4,6 @@ default), a pipeline folder or a Hub id."""
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 import time
 from pathlib import Path
@@ -70,12 +69,10 @@ def _resolve_dtype(name: str, device: str):
 
 
 def _pipeline_kwargs(pipe, args, lineart, hints, mask, image) -> dict:
-    """The call of `pipe` for these arguments: only what its `__call__` accepts, and a clear error for the rest."""
+    """The call of `pipe` for these arguments: only what it declares it takes, and a clear error for the rest."""
     family = type(pipe).__name__
-    accepted = inspect.signature(pipe.__call__).parameters
-    first = "lineart"
-    if hasattr(pipe, "generate") and "lineart" not in accepted:  # ArtWorkflowPipeline: generate(sketch, ...)
-        accepted, first = inspect.signature(pipe.generate).parameters, "sketch"
+    accepted = pipe.call_parameters()
+    first = "sketch" if pipe.call_method == "generate" else "lineart"  # ArtWorkflowPipeline: generate(sketch, ...)
     wanted = {first: ("LINEART", lineart), "hints": ("--hints", hints), "mask": ("--mask", mask)}
     wanted["image"] = ("--image", image)
     wanted["keep_lines"] = ("--keep-lines", True if args.keep_lines else None)
@@ -94,11 +91,6 @@ def _pipeline_kwargs(pipe, args, lineart, hints, mask, image) -> dict:
             raise CLIError(f"{family} takes no {flag}.")
         kwargs[key] = value
     return kwargs
-
-
-def _is_deterministic(pipe) -> bool:
-    accepted = inspect.signature(pipe.__call__).parameters
-    return "num_inference_steps" not in accepted and not hasattr(pipe, "generate")
 
 
 class ColorizeCommand(BaseStablepaintCommand):
@@ -227,13 +219,12 @@ class ColorizeCommand(BaseStablepaintCommand):
             pipe.set_progress_bar_config(disable=args.no_progress or args.steps == 1, leave=False)
         loaded = time.perf_counter() - start
         family = type(pipe).__name__
-        if args.num_images > 1 and _is_deterministic(pipe):
+        if args.num_images > 1 and not pipe.stochastic:
             raise CLIError(
                 f"--num-images > 1 needs a model that samples (StablePaint, ArtWorkflow); {family} gives one."
             )
         kwargs = _pipeline_kwargs(pipe, args, lineart, hints, mask, image)
-        accepted = inspect.signature(pipe.__call__).parameters
-        takes_generator = "generator" in accepted or any(p.kind == p.VAR_KEYWORD for p in accepted.values())
+        takes_generator = "generator" in pipe.call_parameters()
 
         # 3. Color, one image per seed
         start = time.perf_counter()

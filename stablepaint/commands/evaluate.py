@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from stablepaint.commands import BaseStablepaintCommand
-from stablepaint.evaluation.evaluate import REGIMES, evaluate, format_table
+from stablepaint.evaluation import REGIMES, evaluate, format_table
 
 
 class EvaluateCommand(BaseStablepaintCommand):

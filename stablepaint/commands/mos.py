@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from stablepaint.commands import BaseStablepaintCommand
-from stablepaint.evaluation.mos import make_study, results_markdown, score_files
+from stablepaint.evaluation import make_study, results_markdown, score_files
 
 
 def _no_nan(value):

@@ -29,10 +29,11 @@ import torch
 from PIL import Image
 
 from stablepaint.data.dataset import IMAGE_EXTENSIONS, INDEX_COLUMN, load_illustrations, resize_and_crop
+from stablepaint.data.selection import select_rows
 from stablepaint.image_processor import ColorizationImageProcessor
 from stablepaint.synthesis.stages import STAGE_NAMES, rough_coloring, sketch
 
-__all__ = ["WorkflowStagesTransform", "find_staged_images", "load_workflow_dataset"]
+__all__ = ["WorkflowStagesTransform", "find_staged_images", "load_workflow_dataset", "load_workflow_source"]
 
 
 def find_staged_images(folder: Union[str, os.PathLike], stage_names: Sequence[str]) -> List[Dict[str, str]]:
@@ -51,6 +52,40 @@ def find_staged_images(folder: Union[str, os.PathLike], stage_names: Sequence[st
     return [groups[stem] for stem in sorted(groups) if len(groups[stem]) == len(stage_names)]
 
 
+def load_workflow_source(
+    source: Union[str, os.PathLike],
+    stage_names: Sequence[str] = STAGE_NAMES,
+    image_column: str = "image",
+    lineart_column: Optional[str] = None,
+) -> "datasets.Dataset":  # noqa: F821
+    """Load every row of a source of workflow examples as a `datasets.Dataset`.
+
+    A folder of real staged images (`find_staged_images`) gives one image column per stage name, in their order; any
+    other source (illustrations, `*_line`/`*_color` pairs, `save_to_disk` folders, Hub ids) gives `image` (and
+    `lineart`) columns from which the transform synthesizes the 3 stages `("sketch", "flat", "final")`.
+
+    Args:
+        source: The folder or dataset id.
+        stage_names (`Sequence[str]`): The stages, first to last.
+        image_column, lineart_column: See `stablepaint.data.load_illustrations`.
+    """
+    import datasets
+
+    stage_names = tuple(stage_names)
+    groups = find_staged_images(source, stage_names) if Path(source).is_dir() else []
+    if groups:
+        dataset = datasets.Dataset.from_dict({name: [g[name] for g in groups] for name in stage_names})
+        for name in stage_names:
+            dataset = dataset.cast_column(name, datasets.Image())
+        return dataset
+    if stage_names != STAGE_NAMES:
+        raise ValueError(
+            f"`source` {str(source)!r} holds no `<id>_<stage>` images for the stages {list(stage_names)}; only the "
+            f"3 stages {list(STAGE_NAMES)} can be synthesized from illustrations."
+        )
+    return load_illustrations(source, image_column=image_column, lineart_column=lineart_column)
+
+
 def load_workflow_dataset(
     source: Union[str, os.PathLike],
     stage_names: Sequence[str] = STAGE_NAMES,
@@ -59,45 +94,18 @@ def load_workflow_dataset(
     image_column: str = "image",
     lineart_column: Optional[str] = None,
 ) -> "datasets.Dataset":  # noqa: F821
-    """Load a source of workflow examples as a `datasets.Dataset` with an `__index__` column.
-
-    A folder of real staged images (`find_staged_images`) gives one image column per stage name; any other source
-    (illustrations, `*_line`/`*_color` pairs, `save_to_disk` folders, Hub ids) gives `image` (and `lineart`) columns
-    from which the transform synthesizes the 3 stages `("sketch", "flat", "final")`.
+    """Load a source of workflow examples (`load_workflow_source`) as a `datasets.Dataset` with an `__index__` column.
 
     Args:
         source: The folder or dataset id.
         stage_names (`Sequence[str]`): The stages, first to last.
-        exclude_ids (`Sequence[str]`): Leave out rows whose file name contains any of these strings (held-out ids).
+        exclude_ids (`Sequence[str]`): Leave out rows whose file name (of the final stage, or of the illustration)
+            contains any of these strings (held-out ids); see `stablepaint.data.selection.select_rows`.
         max_samples (`int`, *optional*): Keep only the first rows.
         image_column, lineart_column: See `stablepaint.data.load_illustrations`.
     """
-    import datasets
-
-    stage_names = tuple(stage_names)
-    groups = find_staged_images(source, stage_names) if Path(source).is_dir() else []
-    if groups:
-        groups = [g for g in groups if not any(tag in os.path.basename(g[stage_names[-1]]) for tag in exclude_ids)]
-        dataset = datasets.Dataset.from_dict({name: [g[name] for g in groups] for name in stage_names})
-        for name in stage_names:
-            dataset = dataset.cast_column(name, datasets.Image())
-    else:
-        if stage_names != STAGE_NAMES:
-            raise ValueError(
-                f"`source` {str(source)!r} holds no `<id>_<stage>` images for the stages {list(stage_names)}; only the "
-                f"3 stages {list(STAGE_NAMES)} can be synthesized from illustrations."
-            )
-        dataset = load_illustrations(source, image_column=image_column, lineart_column=lineart_column)
-        if exclude_ids:
-            names = dataset.cast_column("image", datasets.Image(decode=False))["image"]
-            keep = [
-                i
-                for i, item in enumerate(names)
-                if not any(tag in os.path.basename(item.get("path") or "") for tag in exclude_ids)
-            ]
-            dataset = dataset.select(keep)
-    if max_samples is not None:
-        dataset = dataset.select(range(min(max_samples, len(dataset))))
+    dataset = load_workflow_source(source, stage_names, image_column=image_column, lineart_column=lineart_column)
+    dataset = select_rows(dataset, exclude_ids, max_samples)
     if len(dataset) == 0:
         raise ValueError(f"no workflow example left in {str(source)!r} (after `exclude_ids`).")
     return dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))

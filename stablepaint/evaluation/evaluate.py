@@ -1,14 +1,9 @@
 """`stablepaint evaluate`: run pipelines on a held-out set in the thesis' three hint regimes and write the table.
 
-The regimes (thesis §IV.2.3, §IV.3.3):
-- `none`: no hints;
-- `hints`: synthetic color strokes (`stablepaint.synthesis.simulate_strokes`, from the flat-color simplification as in
-  training), drawn with a fixed seed per sample, identical for every model;
-- `full`: the flat-color simplification of the illustration (`stablepaint.synthesis.simplify_colors`) as dense hints.
-
-For each model and regime, `ColorizationMetrics` (`stablepaint.metrics`) is computed against the illustrations and
-against the hints actually given; the results go to `results.json`, a Markdown table `results.md` and an image grid
-per model.
+The regimes (`none`, `hints`, `full`) and the held-out samples are in `stablepaint.evaluation.samples`. For each model
+and regime, `ColorizationMetrics` (`stablepaint.metrics`) is computed against the illustrations and against the hints
+actually given; the results go to `results.json`, a Markdown table `results.md` and an image grid per model
+(`stablepaint.evaluation.report`).
 """
 
 from __future__ import annotations
@@ -17,181 +12,17 @@ import inspect
 import json
 import math
 import os
-import re
-import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-import numpy as np
 import torch
-from PIL import Image
 
+from stablepaint.evaluation.report import PAIRED_METRICS, _write_grid, format_table, paired_comparison
+from stablepaint.evaluation.samples import REGIMES, EvaluationSample, _image_tensor, load_samples
 from stablepaint.metrics import METRIC_DIRECTIONS, ColorizationMetrics
 
-REGIMES = ("none", "hints", "full")
-#: How the table names each metric, and how many decimals it shows.
-METRIC_LABELS = {
-    "fid": ("FID", 2),
-    "kid": ("KID", 4),
-    "vgg_distance": ("VGG dist.", 3),
-    "lpips": ("LPIPS", 3),
-    "hint_fidelity": ("hint ΔE00", 2),
-    "line_preservation": ("lines kept", 3),
-    "region_color_error": ("region ΔE00", 2),
-    "color_bleeding": ("bleeding", 1),
-}
 #: Pipeline arguments evaluation passes when the pipeline takes them; a dropped one is noted in the table.
 _NOTED_ARGUMENTS = ("hints",)
-
-
-@dataclass
-class EvaluationSample:
-    """One held-out example: its id, the illustration (the target), the lineart, and the hints of each regime as
-    RGBA images at the lineart's resolution (`None` for the `none` regime)."""
-
-    id: str
-    image: Image.Image
-    lineart: Image.Image
-    hints: Dict[str, Optional[Image.Image]] = field(default_factory=dict)
-    seed: int = 0
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Data
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _natural_key(text: str):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
-def _parse_ids(spec: Union[None, str, Sequence[str]], name: str) -> Optional[List]:
-    """`"2480-2499,2501,dicebear_adventurer_7"` → a list of ints, (low, high) ranges and strings."""
-    if spec is None:
-        return None
-    tokens = spec.split(",") if isinstance(spec, str) else [t for item in spec for t in str(item).split(",")]
-    parsed = []
-    for token in (t.strip() for t in tokens):
-        if not token:
-            continue
-        if re.fullmatch(r"\d+-\d+", token):
-            low, high = (int(v) for v in token.split("-"))
-            if low > high:
-                raise ValueError(f"`{name}`: the range {token!r} is empty (start > end).")
-            parsed.append((low, high))
-        elif token.isdigit():
-            parsed.append(int(token))
-        else:
-            parsed.append(token)
-    if not parsed:
-        raise ValueError(f"`{name}` is empty; expected ids such as '2480-2499,2510' or file stems.")
-    return parsed
-
-
-def _id_matches(sample_id: str, selectors: List) -> bool:
-    """An id matches its exact name, or through the last number in it (e.g. `dicebear_adventurer_2494` ← 2494)."""
-    numbers = re.findall(r"\d+", sample_id)
-    number = int(numbers[-1]) if numbers else None
-    for selector in selectors:
-        if isinstance(selector, str) and selector == sample_id:
-            return True
-        if isinstance(selector, int) and selector == number:
-            return True
-        if isinstance(selector, tuple) and number is not None and selector[0] <= number <= selector[1]:
-            return True
-    return False
-
-
-def _sample_ids(dataset) -> List[str]:
-    """The id of each row: the illustration's file stem without `_color`, or the row index."""
-    import datasets
-
-    column = dataset.cast_column("image", datasets.Image(decode=False))["image"]
-    ids = []
-    for index, item in enumerate(column):
-        path = item.get("path") if isinstance(item, dict) else None
-        if path:
-            stem = Path(path).stem
-            ids.append(stem[: -len("_color")] if stem.endswith("_color") else stem)
-        else:
-            ids.append(str(index))
-    if len(set(ids)) != len(ids):  # e.g. the same file name in two sub-folders: fall back to row indices
-        ids = [f"{index}:{sample_id}" for index, sample_id in enumerate(ids)]
-    return ids
-
-
-def load_samples(
-    data: Union[str, os.PathLike, "datasets.Dataset"],  # noqa: F821
-    num_samples: Optional[int] = 20,
-    resolution: int = 256,
-    seed: int = 0,
-    regimes: Sequence[str] = REGIMES,
-    include_ids=None,
-    exclude_ids=None,
-) -> List[EvaluationSample]:
-    """Select the held-out samples and synthesize their hints.
-
-    The selection is deterministic: rows sorted by id (natural order), filtered by `include_ids` / `exclude_ids`,
-    then the first `num_samples`. Each sample is center-cropped to `resolution`² with its real lineart when the source
-    has pairs, else an xDoG lineart, exactly as `stablepaint.data.synthesize_example` does for evaluation; its random
-    draws come from `numpy.random.default_rng((seed, crc32(id)))` only, so a sample gets the same hints whatever
-    the other samples, and every model sees the same ones.
-    """
-    import datasets
-
-    from stablepaint.data import SynthesisConfig, load_illustrations, synthesize_example
-
-    if not isinstance(resolution, int) or resolution < 16 or resolution % 4:
-        raise ValueError(f"`resolution` must be a multiple of 4, at least 16, got {resolution!r}.")
-    if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 1):
-        raise ValueError(f"`num_samples` must be a positive int, got {num_samples!r}.")
-    include, exclude = _parse_ids(include_ids, "include_ids"), _parse_ids(exclude_ids, "exclude_ids")
-    dataset = data if isinstance(data, datasets.Dataset) else load_illustrations(data)
-    ids = _sample_ids(dataset)
-    order = sorted(range(len(ids)), key=lambda index: _natural_key(ids[index]))
-    if include is not None:
-        order = [index for index in order if _id_matches(ids[index], include)]
-    if exclude is not None:
-        order = [index for index in order if not _id_matches(ids[index], exclude)]
-    if num_samples is not None:
-        order = order[:num_samples]
-    if not order:
-        raise ValueError(
-            f"no samples to evaluate in `data` {str(data)!r} ({len(ids)} rows before the id filters)."
-            if not isinstance(data, datasets.Dataset)
-            else f"no samples to evaluate ({len(ids)} rows before the id filters)."
-        )
-    # At least one stroke per sample in the `hints` regime: a sample without strokes would be the `none` regime.
-    config = SynthesisConfig(resolution=resolution, masks=False, n_strokes=(1, 10))
-    samples = []
-    for index in order:
-        row = dataset[index]
-        sample_seed = zlib.crc32(ids[index].encode("utf-8"))
-        example = synthesize_example(
-            row["image"], row.get("lineart"), np.random.default_rng((seed, sample_seed)), config, train=False
-        )
-        size = example["image"].size
-        hints = {"none": None}
-        hints["hints"] = example["hints"].resize(size, Image.Resampling.NEAREST)  # strokes at full resolution
-        full = example["simplified"].convert("RGBA")  # alpha 255 everywhere: every pixel is a hint
-        hints["full"] = full
-        samples.append(
-            EvaluationSample(
-                id=ids[index],
-                image=example["image"],
-                lineart=example["lineart"],
-                hints={regime: hints[regime] for regime in regimes},
-                seed=(seed + sample_seed) % 2**63,
-            )
-        )
-    return samples
-
-
-def _image_tensor(images: Sequence[Image.Image], mode: str) -> torch.Tensor:
-    arrays = [np.asarray(image.convert(mode), dtype=np.float32) / 255.0 for image in images]
-    tensor = torch.from_numpy(np.stack(arrays))
-    return tensor[:, None] if tensor.ndim == 3 else tensor.permute(0, 3, 1, 2)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -200,8 +31,12 @@ def _image_tensor(images: Sequence[Image.Image], mode: str) -> torch.Tensor:
 
 
 def pipeline_arguments(pipe) -> Optional[set]:
-    """The keyword arguments the pipeline's call accepts (`None` when it takes any `**kwargs`). A pipeline whose
-    `__call__` only forwards `*args, **kwargs` to `generate` (ArtWorkflowPipeline) is read through `generate`."""
+    """The keyword arguments the pipeline's call accepts (`None` when it takes any `**kwargs`): what a stablepaint
+    pipeline declares (`call_parameters`), else, for any other callable, its signature — a `__call__` that only
+    forwards `*args, **kwargs` to `generate` is read through `generate`."""
+    declared = getattr(pipe, "call_parameters", None)
+    if declared is not None:
+        return set(declared())
     function = pipe.__call__
     parameters = inspect.signature(function).parameters.values()
     if all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters) and hasattr(pipe, "generate"):
@@ -444,128 +279,5 @@ def evaluate(
     return report
 
 
-#: The per-sample errors kept in `results.json` and compared between models (↓ better).
-PAIRED_METRICS = ("hint_fidelity", "region_color_error")
-
-
 def _float_list(values: torch.Tensor) -> List[Optional[float]]:
     return [value if math.isfinite(value) else None for value in values.detach().double().cpu().tolist()]
-
-
-def paired_comparison(
-    per_sample: Dict[str, Dict[str, Dict[str, List[Optional[float]]]]], reference: str
-) -> Dict[str, Dict[str, Dict[str, Any]]]:
-    """Compare each model with `reference` sample by sample (the same samples, hints and seeds): for every regime and
-    metric of `PAIRED_METRICS`, the number of samples where both are defined (`n`), the mean of model − reference
-    (`mean_difference`, negative = lower error than the reference), on how many samples the model's error is lower
-    (`lower_on`), and the two-sided paired t-test p-value (`p_value`; `None` below 2 samples or when every
-    difference is the same). With 20 samples a difference of a few tenths of ΔE00 is usually not significant.
-
-    Returns:
-        `dict`: `{model: {regime: {metric: {...}}}}` for every model but the reference.
-    """
-    from scipy import stats
-
-    if reference not in per_sample:
-        raise ValueError(f"`reference` {reference!r} is not among the evaluated models {list(per_sample)}.")
-    comparison: Dict[str, Dict[str, Dict[str, Any]]] = {}
-    for model, by_regime in per_sample.items():
-        if model == reference:
-            continue
-        comparison[model] = {}
-        for regime, by_metric in by_regime.items():
-            comparison[model][regime] = {}
-            for name, values in by_metric.items():
-                pairs = [
-                    (a, b)
-                    for a, b in zip(values, per_sample[reference][regime][name])
-                    if a is not None and b is not None
-                ]
-                if not pairs:
-                    continue
-                ours, theirs = np.array(pairs).T
-                differences = ours - theirs
-                p_value = None
-                if len(pairs) >= 2 and np.ptp(differences) > 0:
-                    p_value = float(stats.ttest_rel(ours, theirs).pvalue)
-                comparison[model][regime][name] = {
-                    "n": len(pairs),
-                    "mean_difference": float(differences.mean()),
-                    "lower_on": int((differences < 0).sum()),
-                    "p_value": p_value,
-                }
-    return comparison
-
-
-def grid_file_name(model: str) -> str:
-    """`grid_<model>.png`, with the characters of a path or Hub id replaced."""
-    return "grid_" + re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_") + ".png"
-
-
-def _write_grid(make_grid, out_dir: Path, model: str, samples, regime: str, outputs: torch.Tensor) -> None:
-    rows = []
-    for sample, output in zip(samples, outputs):
-        output_image = Image.fromarray((output.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
-        hints = sample.hints.get(regime) or Image.new("RGB", sample.image.size, (255, 255, 255))
-        rows.append([sample.lineart, hints, output_image, sample.image])
-    labels = ["lineart", f"hints ({regime})", "output", "ground truth"]
-    make_grid(rows, labels=labels, cell=min(256, samples[0].image.width)).save(out_dir / grid_file_name(model))
-
-
-def format_table(report: Dict[str, Any]) -> str:
-    """The Markdown table of a `results.json` report: one row per model, the columns grouped per regime."""
-    config, results = report["config"], report["results"]
-    metric_names = list(report["metrics"])
-    regimes = config["regimes"]
-    header = ["model"]
-    for regime in regimes:
-        for name in metric_names:
-            label, _ = METRIC_LABELS[name]
-            header.append(f"{regime}: {label} {'↑' if METRIC_DIRECTIONS[name] else '↓'}")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
-    for model, by_regime in results.items():
-        cells = [f"`{model}`"]
-        for regime in regimes:
-            for name in metric_names:
-                value = by_regime[regime].get(name)
-                cells.append("—" if value is None else f"{value:.{METRIC_LABELS[name][1]}f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    versions = ", ".join(f"{name} {version}" for name, version in config["versions"].items())
-    text = [
-        f"Evaluation of {len(results)} model(s) on {config['num_samples']} samples of `{config['data']}` at "
-        f"{config['resolution']}², seed {config['seed']} ({versions})"
-        + (", every model that takes it called with `flatten_regions=True`" if config.get("flatten_regions") else "")
-        + (
-            f", guidance scale {config['guidance_scale']:g} for the models that take one."
-            if config.get("guidance_scale") is not None
-            else "."
-        ),
-        "",
-        *lines,
-        "",
-        "↑ higher is better, ↓ lower is better; — not defined (hint ΔE00 without hints, or too few images for FID/KID).",
-        "Regimes: `none` no hints; `hints` synthetic strokes; `full` the flat-color simplification as dense hints.",
-        f"FID/KID features: {config['feature_extractor']}; VGG dist. is a VGG16 feature distance, not LPIPS.",
-    ]
-    for model, model_notes in report.get("notes", {}).items():
-        for note in model_notes:
-            text.append(f"Note — `{model}`: {note}.")
-    paired = report.get("paired")
-    if paired:
-        reference = next(model for model in results if model not in paired)
-        text += [
-            "",
-            f"Paired with `{reference}`, sample by sample (model − reference; negative = lower error):",
-            "",
-            "| model | regime | metric | mean difference | lower on | paired t-test p |",
-            "|---|---|---|---:|---:|---:|",
-        ]
-        for model, by_regime in paired.items():
-            for regime, by_metric in by_regime.items():
-                for name, row in by_metric.items():
-                    p_value = "—" if row["p_value"] is None else f"{row['p_value']:.3f}"
-                    text.append(
-                        f"| `{model}` | {regime} | {METRIC_LABELS[name][0]} | {row['mean_difference']:+.2f} | "
-                        f"{row['lower_on']}/{row['n']} | {p_value} |"
-                    )
-    return "\n".join(text) + "\n"

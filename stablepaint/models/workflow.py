@@ -15,11 +15,15 @@ coloring → lighting for the paper's chairs). For each of the `S - 1` transitio
 The per-transition networks are collected in containers whose config holds the number of stages and the channels of
 each (`stage_channels`), so a 4-stage workflow is a config change: `ArtWorkflowGenerationModel`,
 `ArtWorkflowInferenceModel`, `ArtWorkflowDiscriminators`, `ArtWorkflowRegularizer`.
+
+Saved pipelines record these classes by this module's path (`["stablepaint.models.workflow", "<Class>"]` in
+`model_index.json`): they stay defined here. Their building blocks live in `stablepaint.models.workflow_layers`, the
+AdaIN optimization (Algorithm 1) in `stablepaint.models.workflow_optimization`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -27,102 +31,23 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-# ----------------------------------------------------------------------------------------------------------------
-# Building blocks (plain modules; every trainable network below is a ModelMixin)
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _check_channels(stage_channels: Sequence[int]) -> Tuple[int, ...]:
-    stage_channels = tuple(int(c) for c in stage_channels)
-    if len(stage_channels) < 2 or any(c < 1 for c in stage_channels):
-        raise ValueError(
-            f"`stage_channels` must list at least 2 stages with a positive channel count each, got {stage_channels}."
-        )
-    return stage_channels
-
-
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-
-
-class ConvBlock(nn.Module):
-    """Reflection padding → convolution → normalization (`"in"`, `"ln"` or `"none"`) → activation."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        padding: int = 0,
-        norm: str = "in",
-        activation: str = "relu",
-    ):
-        super().__init__()
-        self.pad = nn.ReflectionPad2d(padding) if padding else nn.Identity()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride)
-        if norm == "in":
-            self.norm = nn.InstanceNorm2d(out_channels)
-        elif norm == "ln":  # MUNIT's LayerNorm: statistics over (C, H, W), a scale and bias per channel
-            self.norm = nn.GroupNorm(1, out_channels)
-        else:
-            self.norm = nn.Identity()
-        self.activation = {
-            "relu": nn.ReLU(),
-            "lrelu": nn.LeakyReLU(0.2),
-            "tanh": nn.Tanh(),
-            "none": nn.Identity(),
-        }[activation]
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.norm(self.conv(self.pad(hidden_states))))
-
-
-class ResidualBlock(nn.Module):
-    """MUNIT residual block: two 3×3 convolutions with instance normalization."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv1 = ConvBlock(channels, channels, 3, 1, 1, norm="in", activation="relu")
-        self.conv2 = ConvBlock(channels, channels, 3, 1, 1, norm="in", activation="none")
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return hidden_states + self.conv2(self.conv1(hidden_states))
-
-
-def adaptive_instance_norm(
-    hidden_states: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5
-) -> torch.Tensor:
-    """AdaIN (Huang & Belongie, 2017): instance-normalize, then apply a per-sample, per-channel `1 + scale` and `bias`.
-
-    `scale` and `bias` are `(B, C)`. The scale is parameterized as `1 + scale`, so an all-zero transformation parameter
-    is the identity affine map (MUNIT assigns the raw MLP output as the scale).
-    """
-    normalized = F.instance_norm(hidden_states, eps=eps)
-    return normalized * (1 + scale[:, :, None, None]) + bias[:, :, None, None]
-
-
-class AdaINResidualBlock(nn.Module):
-    """MUNIT decoder residual block: two 3×3 convolutions, each followed by AdaIN with externally given parameters."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.channels = channels
-        self.pad1, self.conv1 = nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3)
-        self.pad2, self.conv2 = nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3)
-
-    @property
-    def num_adain_params(self) -> int:
-        return 4 * self.channels  # a scale and a bias per channel, for each of the two AdaIN layers
-
-    def forward(self, hidden_states: torch.Tensor, adain_params: torch.Tensor) -> torch.Tensor:
-        bias1, scale1, bias2, scale2 = adain_params.split(self.channels, dim=1)
-        out = F.relu(adaptive_instance_norm(self.conv1(self.pad1(hidden_states)), scale1, bias1))
-        out = adaptive_instance_norm(self.conv2(self.pad2(out)), scale2, bias2)
-        return hidden_states + out
-
+from stablepaint.models.workflow_layers import (
+    AdaINResidualBlock,
+    ConvBlock,
+    ResidualBlock,
+    _check_channels,
+    _check_image,
+    _check_positive,
+    _EncoderBlock,
+    adaptive_instance_norm,
+    munit_content_encoder,
+    munit_decoder,
+    munit_mlp,
+    patchgan_layers,
+    unet_down_blocks,
+    unet_up_blocks,
+)
+from stablepaint.models.workflow_optimization import adain_update, init_adam_state
 
 # ----------------------------------------------------------------------------------------------------------------
 # Per-transition networks
@@ -176,28 +101,11 @@ class WorkflowStageGenerator(ModelMixin, ConfigMixin):
             raise ValueError(f"`mlp_layers` must be at least 2, got {mlp_layers!r}.")
         if num_downsample < 0:
             raise ValueError(f"`num_downsample` must be >= 0, got {num_downsample!r}.")
-        channels = base_channels
-        encoder = [ConvBlock(in_channels, channels, 7, 1, 3, norm="in")]
-        for _ in range(num_downsample):
-            encoder.append(ConvBlock(channels, 2 * channels, 4, 2, 1, norm="in"))
-            channels *= 2
-        encoder += [ResidualBlock(channels) for _ in range(num_res_blocks)]
-        self.content_encoder = nn.Sequential(*encoder)
-
+        channels = base_channels * 2**num_downsample
+        self.content_encoder = munit_content_encoder(in_channels, base_channels, num_downsample, num_res_blocks)
         self.adain_blocks = nn.ModuleList([AdaINResidualBlock(channels) for _ in range(num_res_blocks)])
-        decoder = []
-        for _ in range(num_downsample):
-            decoder += [nn.Upsample(scale_factor=2), ConvBlock(channels, channels // 2, 5, 1, 2, norm="ln")]
-            channels //= 2
-        decoder.append(ConvBlock(channels, out_channels, 7, 1, 3, norm="none", activation="tanh"))
-        self.decoder = nn.Sequential(*decoder)
-
-        layers, width = [], latent_dim
-        for _ in range(mlp_layers - 1):
-            layers += [nn.Linear(width, mlp_dim), nn.ReLU()]
-            width = mlp_dim
-        layers.append(nn.Linear(width, self.num_adain_params))
-        self.mlp = nn.Sequential(*layers)
+        self.decoder = munit_decoder(channels, out_channels, num_downsample)
+        self.mlp = munit_mlp(latent_dim, mlp_dim, self.num_adain_params, mlp_layers)
 
     @property
     def num_adain_params(self) -> int:
@@ -211,13 +119,7 @@ class WorkflowStageGenerator(ModelMixin, ConfigMixin):
         return self.mlp(latent)
 
     def encode_content(self, image: torch.Tensor) -> torch.Tensor:
-        if image.ndim != 4 or image.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"`image` must have shape (batch, {self.config.in_channels}, H, W), got {tuple(image.shape)}."
-            )
-        factor = 2**self.config.num_downsample
-        if image.shape[-1] % factor or image.shape[-2] % factor:
-            raise ValueError(f"`image` height and width must be multiples of {factor}, got {tuple(image.shape[-2:])}.")
+        _check_image(image, self.config.in_channels, multiple_of=2**self.config.num_downsample)
         return self.content_encoder(image)
 
     def decode(self, content: torch.Tensor, adain_params: torch.Tensor) -> torch.Tensor:
@@ -245,26 +147,6 @@ class WorkflowStageGenerator(ModelMixin, ConfigMixin):
         if adain_params is None:
             adain_params = self.adain_params(latent)
         return self.decode(self.encode_content(image), adain_params)
-
-
-class _EncoderBlock(nn.Module):
-    """BicycleGAN's `BasicBlock`: norm-activation-conv ×2 then 2× average pooling, with a pooled 1×1 shortcut."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.InstanceNorm2d(in_channels),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(in_channels, in_channels, 3, 1, 1),
-            nn.InstanceNorm2d(in_channels),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(in_channels, out_channels, 3, 1, 1),
-            nn.AvgPool2d(2),
-        )
-        self.shortcut = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(in_channels, out_channels, 1))
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.body(hidden_states) + self.shortcut(hidden_states)
 
 
 class WorkflowLatentEncoder(ModelMixin, ConfigMixin):
@@ -299,10 +181,7 @@ class WorkflowLatentEncoder(ModelMixin, ConfigMixin):
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return `(mu, logvar)`, each `(B, latent_dim)`, of images `(B, in_channels, H, W)` in [-1, 1]."""
-        if image.ndim != 4 or image.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"`image` must have shape (batch, {self.config.in_channels}, H, W), got {tuple(image.shape)}."
-            )
+        _check_image(image, self.config.in_channels)
         hidden_states = self.body(image)
         return self.to_mu(hidden_states), self.to_logvar(hidden_states)
 
@@ -339,37 +218,12 @@ class WorkflowInferenceNet(ModelMixin, ConfigMixin):
             max_channel_mult=max_channel_mult,
         )
         widths = [base_channels * min(2**i, max_channel_mult) for i in range(num_downs)]
-        self.down = nn.ModuleList()
-        previous = in_channels
-        for i, width in enumerate(widths):
-            layers = [] if i == 0 else [nn.LeakyReLU(0.2)]
-            layers.append(nn.Conv2d(previous, width, 4, 2, 1))
-            if 0 < i < num_downs - 1:
-                layers.append(nn.InstanceNorm2d(width))
-            self.down.append(nn.Sequential(*layers))
-            previous = width
-        self.up = nn.ModuleList()
-        for i in reversed(range(num_downs)):
-            in_width = widths[i] if i == num_downs - 1 else 2 * widths[i]
-            out_width = out_channels if i == 0 else widths[i - 1]
-            layers = [
-                nn.ReLU(),
-                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                nn.ReflectionPad2d(1),
-                nn.Conv2d(in_width, out_width, 3),
-            ]
-            layers.append(nn.Tanh() if i == 0 else nn.InstanceNorm2d(out_width))
-            self.up.append(nn.Sequential(*layers))
+        self.down = unet_down_blocks(in_channels, widths)
+        self.up = unet_up_blocks(out_channels, widths)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Map `(B, in_channels, H, W)` in [-1, 1] to the previous stage, `(B, out_channels, H, W)` in [-1, 1]."""
-        if image.ndim != 4 or image.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"`image` must have shape (batch, {self.config.in_channels}, H, W), got {tuple(image.shape)}."
-            )
-        factor = 2**self.config.num_downs
-        if image.shape[-1] % factor or image.shape[-2] % factor:
-            raise ValueError(f"`image` height and width must be multiples of {factor}, got {tuple(image.shape[-2:])}.")
+        _check_image(image, self.config.in_channels, multiple_of=2**self.config.num_downs)
         skips, hidden_states = [], image
         for block in self.down:
             hidden_states = block(hidden_states)
@@ -398,25 +252,13 @@ class WorkflowDiscriminator(ModelMixin, ConfigMixin):
         _check_positive(
             in_channels=in_channels, base_channels=base_channels, num_layers=num_layers, num_scales=num_scales
         )
-        self.scales = nn.ModuleList()
-        for _ in range(num_scales):
-            layers = [nn.Conv2d(in_channels, base_channels, 4, 2, 1), nn.LeakyReLU(0.2)]
-            width = base_channels
-            for n in range(1, num_layers):
-                out = base_channels * min(2**n, 8)
-                layers += [nn.Conv2d(width, out, 4, 2, 1), nn.InstanceNorm2d(out), nn.LeakyReLU(0.2)]
-                width = out
-            out = base_channels * min(2**num_layers, 8)
-            layers += [nn.Conv2d(width, out, 4, 1, 1), nn.InstanceNorm2d(out), nn.LeakyReLU(0.2)]
-            layers.append(nn.Conv2d(out, 1, 4, 1, 1))
-            self.scales.append(nn.Sequential(*layers))
+        self.scales = nn.ModuleList(
+            [patchgan_layers(in_channels, base_channels, num_layers) for _ in range(num_scales)]
+        )
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Return one patch score map per scale."""
-        if image.ndim != 4 or image.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"`image` must have shape (batch, {self.config.in_channels}, H, W), got {tuple(image.shape)}."
-            )
+        _check_image(image, self.config.in_channels)
         scores = []
         for i, scale in enumerate(self.scales):
             if i > 0:
@@ -626,51 +468,14 @@ class ArtWorkflowRegularizer(ModelMixin, ConfigMixin):
         return self.config.scale * F.softplus(self.hyperparameters[transition], beta=self.config.beta)
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# One step of the AdaIN optimization (Algorithm 1, line 6), differentiable with respect to the weight decay
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def init_adam_state(delta: torch.Tensor) -> Dict[str, Union[torch.Tensor, int]]:
-    """A fresh Adam state for the incremental term `delta`."""
-    return {"step": 0, "exp_avg": torch.zeros_like(delta), "exp_avg_sq": torch.zeros_like(delta)}
-
-
-def adain_update(
-    delta: torch.Tensor,
-    grad: torch.Tensor,
-    state: Dict[str, Union[torch.Tensor, int]],
-    learning_rate: float,
-    weight_decay: Union[float, torch.Tensor, None] = None,
-    betas: Tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-) -> torch.Tensor:
-    """One Adam step on the AdaIN increment `Δp` with weight decay `λ ⊙ Δp` added to the gradient (Algorithm 1).
-
-    When `weight_decay` is a tensor that requires grad (the learned regularization), the returned `Δp'` is
-    differentiable with respect to it, through the first moment (as in the paper's reference code the second moment
-    is detached), which is what Algorithm 2 back-propagates through. `state` is updated in place (detached).
-    """
-    delta = delta.detach()
-    if weight_decay is not None:
-        grad = grad + weight_decay * delta
-    step = state["step"] + 1
-    beta1, beta2 = betas
-    exp_avg = beta1 * state["exp_avg"] + (1 - beta1) * grad
-    exp_avg_sq = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad.detach() ** 2
-    denom = (exp_avg_sq / (1 - beta2**step)).sqrt() + eps
-    new_delta = delta - learning_rate / (1 - beta1**step) * exp_avg / denom
-    state["step"] = step
-    state["exp_avg"] = exp_avg.detach()
-    state["exp_avg_sq"] = exp_avg_sq.detach()
-    return new_delta
-
-
 __all__ = [
+    "AdaINResidualBlock",
     "ArtWorkflowDiscriminators",
     "ArtWorkflowGenerationModel",
     "ArtWorkflowInferenceModel",
     "ArtWorkflowRegularizer",
+    "ConvBlock",
+    "ResidualBlock",
     "WorkflowDiscriminator",
     "WorkflowInferenceNet",
     "WorkflowLatentEncoder",

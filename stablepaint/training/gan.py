@@ -21,10 +21,13 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from stablepaint.losses import content_loss, wgan_generator_loss, wgan_gp_critic_loss
+from stablepaint.losses import content_loss, stroke_l1, wgan_generator_loss, wgan_gp_critic_loss
+from stablepaint.models import paintstorch_from_stenciltorch
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import PaintsTorchCritic, PaintsTorchGenerator
 from stablepaint.models.perceptual import VGG16Features
+from stablepaint.pipelines import PaintsTorchPipeline, StencilTorchPipeline
+from stablepaint.training.records import record_training_args, tracker_config, write_gan_model_card
 from stablepaint.training.utils import (
     add_training_args,
     batch_to_pipeline_inputs,
@@ -37,7 +40,6 @@ from stablepaint.training.utils import (
     register_ema_checkpointing,
     resume_from_checkpoint,
     save_checkpoint,
-    save_model_card,
     training_schedule,
     validation_grid,
 )
@@ -109,12 +111,6 @@ def add_gan_args(parser: argparse.ArgumentParser, auxiliary_weight: float = 1.0)
         default=0.0,
         help="Weight of a pixel L1 term between the output and the illustration. 0 (default) is the thesis' "
         "objective; a positive weight (not in the thesis) makes colors converge faster in short runs.",
-    )
-    gan.add_argument(
-        "--attribution",
-        type=str,
-        default=None,
-        help="Attribution/license lines of the training data for the model card (else the source's ATTRIBUTION file).",
     )
     gan.add_argument("--auxiliary_weight", type=float, default=auxiliary_weight, help="Weight of L_recon / L_guided.")
     return parser
@@ -244,6 +240,37 @@ class GANTask:
         return batch_to_pipeline_inputs(batch, names)
 
 
+#: The two families, trained by `train/train_paintstorch.py` and `train/train_stenciltorch.py` and shipped by
+#: `scripts/ship_model.py`. `--pretrained_model_name_or_path` of PaintsTorch also takes a StencilTorch pipeline: its
+#: colorizer, asked to paint everything, becomes a PaintsTorch G1 (a warm start; see `paintstorch_from_stenciltorch`).
+GAN_TASKS = {
+    "paintstorch": GANTask(
+        name="paintstorch",
+        pipeline_class=PaintsTorchPipeline,
+        colorizer_defaults={"in_channels": 1},
+        card_template="paintstorch_card.md",
+        auxiliary_name="lineart_generator",
+        convert_from=(StencilTorchPipeline, paintstorch_from_stenciltorch),
+    ),
+    "stenciltorch": GANTask(
+        name="stenciltorch",
+        pipeline_class=StencilTorchPipeline,
+        colorizer_defaults={"in_channels": 5},
+        card_template="paintstorch_card.md",
+        auxiliary_name="guide_decoder",
+    ),
+}
+
+
+def colorizer_config(args: argparse.Namespace, task: GANTask, feature_channels: int = 0) -> Dict[str, Any]:
+    """The `PaintsTorchGenerator` arguments of a run trained from scratch: the task's, then `--colorizer_config`;
+    `feature_channels` (F1's) and `sample_size` (`--resolution`, the pipeline's default working scale) unless given."""
+    config = {**task.colorizer_defaults, **load_json_arg(args.colorizer_config, "colorizer_config")}
+    config.setdefault("feature_channels", feature_channels)
+    config.setdefault("sample_size", args.resolution)
+    return config
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------------------------
@@ -264,10 +291,7 @@ def train(args: argparse.Namespace, task: GANTask) -> None:
         semantic_encoder = semantic_encoder if semantic_encoder is not None else pretrained_encoder
     feature_channels = 0 if semantic_encoder is None else semantic_encoder.config.out_channels
     if not args.pretrained_model_name_or_path:
-        colorizer_config = {**task.colorizer_defaults, **load_json_arg(args.colorizer_config, "colorizer_config")}
-        colorizer_config.setdefault("feature_channels", feature_channels)
-        colorizer_config.setdefault("sample_size", args.resolution)  # the pipeline's default working scale
-        colorizer = PaintsTorchGenerator(**colorizer_config)
+        colorizer = PaintsTorchGenerator(**colorizer_config(args, task, feature_channels))
     critic_config = {"feature_channels": colorizer.config.feature_channels}
     critic_config.update(load_json_arg(args.critic_config, "critic_config"))
     critic = PaintsTorchCritic(**critic_config)
@@ -299,8 +323,9 @@ def train(args: argparse.Namespace, task: GANTask) -> None:
         ema.to(accelerator.device)
         register_ema_checkpointing(accelerator, ema)
     steps_per_epoch, num_epochs = training_schedule(args, dataloader, accelerator)
+    record_training_args(accelerator, args)
     if accelerator.is_main_process:
-        accelerator.init_trackers(f"train_{task.name}", config=_tracker_config(args))
+        accelerator.init_trackers(f"train_{task.name}", config=tracker_config(args))
 
     global_step, first_epoch, skip = resume_from_checkpoint(accelerator, args, steps_per_epoch)
     validation_batch = None
@@ -350,21 +375,10 @@ def train(args: argparse.Namespace, task: GANTask) -> None:
     if accelerator.is_main_process:
         pipe = _pipeline(task, accelerator.unwrap_model(colorizer), semantic_encoder, ema)
         pipe.save_pretrained(args.output_dir)
-        write_model_card(args, task, global_step)
+        write_gan_model_card(args, task, global_step)
         if args.push_to_hub:
             push_to_hub(args, args.output_dir, commit_message=f"{task.name}: step {global_step}")
     accelerator.end_training()
-
-
-def _tracker_config(args: argparse.Namespace) -> Dict[str, Any]:
-    """The flags as tensorboard hparams accept them (scalars and strings only)."""
-    config = {}
-    for key, value in vars(args).items():
-        if isinstance(value, (list, tuple)):
-            value = " ".join(map(str, value))
-        if value is not None:
-            config[key] = value
-    return config
 
 
 def gan_step(args, task: GANTask, batch, networks, optimizers, semantic_encoder, vgg, accelerator) -> Dict[str, float]:
@@ -450,18 +464,6 @@ def gan_step(args, task: GANTask, batch, networks, optimizers, semantic_encoder,
     return {name: float(value.detach()) for name, value in logs.items()}
 
 
-def stroke_l1(images: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
-    """Mean |image − stroke color| over the stroke pixels (0 without strokes).
-
-    `images` are (B, 3, H, W) in [-1, 1]; `hints` the (B, 4, h, w) stroke colors + mask of the conditioning contract,
-    brought to (H, W) by nearest-neighbour upsampling (each hint pixel covers a block of the output).
-    """
-    hints = F.interpolate(hints, size=images.shape[-2:], mode="nearest")
-    colors, mask = hints[:, :3], hints[:, 3:4]
-    covered = mask.sum() * images.shape[1]
-    return ((images - colors).abs() * mask).sum() / covered.clamp(min=1.0)
-
-
 def _pipeline(task: GANTask, colorizer, semantic_encoder, ema):
     """The task's pipeline around a copy of the colorizer (with the EMA weights when kept), in float32 on the CPU."""
     colorizer = copy.deepcopy(colorizer).to("cpu").eval()
@@ -482,51 +484,3 @@ def log_validation(pipe, task: GANTask, batch, accelerator, step: int):
     grid = validation_grid(columns)
     log_images(accelerator, "validation", grid, step)
     return grid
-
-
-def write_model_card(args: argparse.Namespace, task: GANTask, global_step: int):
-    """Render `hub_cards/<task.card_template>` into `output_dir/README.md`."""
-    from stablepaint.hub.cards import find_attribution
-
-    source = args.train_data_dir or args.dataset_name
-    attribution = args.attribution or (find_attribution(source) if args.train_data_dir else None)
-    datasets = [] if args.train_data_dir else [args.dataset_name]
-    # The Hub id this model starts from: the fine-tuned pipeline (not a folder or a shipped name), else F1's backbone.
-    pretrained = getattr(args, "pretrained_model_name_or_path", None)
-    base_model = pretrained if pretrained and "/" in pretrained and not os.path.isdir(pretrained) else None
-    if base_model is None and args.feature_extractor and not os.path.isdir(args.feature_extractor):
-        base_model = args.feature_extractor
-    card_data = {
-        "license": "apache-2.0",
-        "tags": ["stablepaint", task.name, "lineart-colorization", "gan", "image-to-image"],
-        "pipeline_tag": "image-to-image",
-    }
-    if datasets:
-        card_data["datasets"] = datasets
-    if base_model:
-        card_data["base_model"] = base_model
-    return save_model_card(
-        args.output_dir,
-        task.card_template,
-        card_data,
-        model_name=task.pipeline_class.__name__.replace("Pipeline", ""),
-        pipeline_class=task.pipeline_class.__name__,
-        repo_id=args.hub_model_id or os.path.basename(os.path.abspath(args.output_dir)),
-        source=source,
-        attribution=attribution or "No attribution file was found in the training source: add the data's own.",
-        global_step=global_step,
-        resolution=args.resolution,
-        batch_size=args.train_batch_size * args.gradient_accumulation_steps,
-        learning_rate=args.learning_rate,
-        mixed_precision=args.mixed_precision or "no",
-        lambda_adv=args.lambda_adv,
-        lambda_l1=args.lambda_l1,
-        lambda_hint=args.lambda_hint,
-        lambda_gp=args.lambda_gp,
-        drift=args.drift,
-        auxiliary_weight=args.auxiliary_weight,
-        auxiliary_name=task.auxiliary_name,
-        feature_extractor=args.feature_extractor
-        or ("random " + "transformers config" if args.feature_extractor_config else "none"),
-        use_ema=bool(args.use_ema),
-    )

@@ -1,5 +1,5 @@
 """Pieces every training script in `train/` shares: flags, the `Accelerator`, data, atomic checkpoints and resume,
-image logging, model cards and Hub upload.
+image logging and Hub upload (the flags record and the model cards: `stablepaint.training.records`).
 
 The scripts follow the diffusers examples skeleton (`parse_args(input_args=None)` → `main(args)`, one
 `Accelerator`). What they would otherwise copy word for word lives here, so a fix reaches all of them.
@@ -19,11 +19,12 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from stablepaint.data import ColorizationTransform, SynthesisConfig, build_dataset
+from stablepaint.data import INDEX_COLUMN, ColorizationTransform, SynthesisConfig, load_illustrations
+from stablepaint.data.selection import select_rows
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,13 @@ def add_training_args(parser: argparse.ArgumentParser, resolution: int = 512, le
         "--hub_model_id", type=str, default=None, help="Repository id (defaults to the output folder name)."
     )
     io.add_argument("--hub_token", type=str, default=None)
+    io.add_argument(
+        "--attribution",
+        type=str,
+        default=None,
+        help="Attribution/license lines of the training data for the model card (else the source's ATTRIBUTION or "
+        "LICENSE file).",
+    )
     return parser
 
 
@@ -169,46 +177,52 @@ def weight_dtype(accelerator) -> torch.dtype:
     return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
 
 
-def load_training_dataset(args: argparse.Namespace, config: SynthesisConfig, transform=None):
-    """The training `datasets.Dataset` of the run: the source named by the flags, minus `--exclude_ids`."""
-    from stablepaint.data import load_illustrations
+def load_training_dataset(
+    args: argparse.Namespace,
+    config: Optional[SynthesisConfig] = None,
+    transform=None,
+    load_source: Optional[Callable[[str], "datasets.Dataset"]] = None,  # noqa: F821
+):
+    """The training `datasets.Dataset` of the run and its transform: the source named by the flags, minus
+    `--exclude_ids`, cut to `--max_train_samples` (`stablepaint.data.selection.select_rows`), its rows made on the fly
+    by `transform`.
 
+    `load_source(source)` loads every row of the source (default: `stablepaint.data.load_illustrations` with
+    `--image_column` and `--lineart_column`; the workflow script gives `stablepaint.data.workflow.load_workflow_source`).
+    `transform` defaults to a `ColorizationTransform` of `config` (default: from `--resolution` and `--segmentation`).
+    """
     source = args.train_data_dir or args.dataset_name
-    dataset = load_illustrations(source, image_column=args.image_column, lineart_column=args.lineart_column)
-    if args.exclude_ids:
-        keep = [i for i, name in enumerate(_row_names(dataset)) if not any(tag in name for tag in args.exclude_ids)]
-        dataset = dataset.select(keep)
+    if load_source is None:
+        dataset = load_illustrations(source, image_column=args.image_column, lineart_column=args.lineart_column)
+    else:
+        dataset = load_source(source)
+    dataset = select_rows(dataset, args.exclude_ids, args.max_train_samples)
     if len(dataset) == 0:
         raise ValueError(f"no training illustration left in {source!r} (after `--exclude_ids`).")
-    transform = transform or ColorizationTransform(config, seed=args.seed, train=True)
-    return build_dataset(dataset, max_samples=args.max_train_samples, transform=transform), transform
-
-
-def _row_names(dataset) -> List[str]:
-    """File names of the rows when the images were read from files (imagefolder/pairs), else their indices."""
-    import datasets
-
-    column = dataset.cast_column("image", datasets.Image(decode=False))["image"]
-    return [os.path.basename(item.get("path") or "") or str(i) for i, item in enumerate(column)]
+    if transform is None:
+        config = config or SynthesisConfig(
+            resolution=args.resolution,
+            segmentation=args.segmentation,
+            full_mask_probability=getattr(args, "full_mask_probability", None),
+        )
+        transform = ColorizationTransform(config, seed=args.seed, train=True)
+    dataset = dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))
+    return dataset.with_transform(transform), transform
 
 
 def build_train_dataloader(
-    args: argparse.Namespace, accelerator, config: Optional[SynthesisConfig] = None, transform=None
+    args: argparse.Namespace, accelerator, config: Optional[SynthesisConfig] = None, transform=None, load_source=None
 ) -> Tuple[torch.utils.data.DataLoader, Any]:
-    """A shuffled `DataLoader` of synthesized training examples (dicts of tensors, see `stablepaint.data`).
+    """A shuffled `DataLoader` of the training examples of `load_training_dataset` (dicts of tensors, see
+    `stablepaint.data`), loaded by the main process first.
 
     Returns the *unprepared* loader and its transform: pass the loader to `accelerator.prepare`, and call
     `transform.set_epoch(epoch)` and `dataloader.set_epoch(epoch)` at the start of every epoch (see
     `epoch_batches`). `transform` may be any `set_epoch`-able callable that makes the dataset's rows (e.g. the
-    workflow stages); it defaults to a `ColorizationTransform` built from `config`.
+    workflow stages, with `load_source` reading them); it defaults to a `ColorizationTransform` built from `config`.
     """
-    config = config or SynthesisConfig(
-        resolution=args.resolution,
-        segmentation=args.segmentation,
-        full_mask_probability=getattr(args, "full_mask_probability", None),
-    )
     with accelerator.main_process_first():
-        dataset, transform = load_training_dataset(args, config, transform)
+        dataset, transform = load_training_dataset(args, config, transform, load_source)
     generator = torch.Generator().manual_seed(args.seed)
     dataloader = torch.utils.data.DataLoader(
         dataset,
@@ -417,27 +431,6 @@ def _to_pil_list(values) -> list:
         array = (item.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         images.append(Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array))
     return images
-
-
-def save_model_card(output_dir: Union[str, os.PathLike], template_name: str, card_data: Dict[str, Any], **fields):
-    """Render the model card template `hub_cards/<template_name>` (or a template file path) into `output_dir/README.md`.
-
-    `card_data` becomes the YAML front matter (`huggingface_hub.ModelCardData`: license, tags, datasets,
-    base_model, ...); `fields` fill the template's Jinja variables.
-    """
-    from huggingface_hub import ModelCard, ModelCardData
-
-    from stablepaint import __version__
-    from stablepaint.hub_cards import template_path
-
-    card = ModelCard.from_template(
-        ModelCardData(library_name="diffusers", **card_data),
-        template_path=str(template_name if os.path.isfile(template_name) else template_path(template_name)),
-        stablepaint_version=__version__,
-        **fields,
-    )
-    card.save(os.path.join(output_dir, "README.md"))
-    return card
 
 
 def push_to_hub(

@@ -25,7 +25,6 @@ from stablepaint.training.utils import (
 
 def parse_args(input_args=None):
     parser = add_training_args(argparse.ArgumentParser(description=__doc__), resolution=32)
-    parser.add_argument("--stop_after_step", type=int, default=None, help="Exit abruptly after this step (tests).")
     args = parser.parse_args(input_args)
     check_training_args(args)
     return args
@@ -55,8 +54,6 @@ def main(args):
                 global_step += 1
                 if global_step % args.checkpointing_steps == 0:
                     save_checkpoint(accelerator, args.output_dir, global_step, args.checkpoints_total_limit)
-                if args.stop_after_step == global_step:
-                    os._exit(3)  # a kill: no clean-up, no final export
                 if global_step >= args.max_train_steps:
                     break
         if global_step >= args.max_train_steps:
