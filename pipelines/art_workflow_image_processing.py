@@ -47,14 +47,18 @@ class ArtWorkflowImageProcessor(ColorizationImageProcessor):
         """
         channels = stage_channels[stage]
         if channels in (1, 3):
-            inputs = self.preprocess(
-                image,
-                hints=hints,
-                image=image if channels == 3 else None,
-                height=height,
-                width=width,
-                short_side=short_side,
-            )
+            try:
+                inputs = self.preprocess(
+                    image,
+                    hints=hints,
+                    image=image if channels == 3 else None,
+                    height=height,
+                    width=width,
+                    short_side=short_side,
+                )
+            except (TypeError, ValueError, FileNotFoundError) as error:  # the contract's names → the caller's `name`
+                message = str(error).replace("`lineart`", f"`{name}`").replace("`image`", f"`{name}`")
+                raise type(error)(message) from None
             tensor, original_sizes = (inputs.lineart if channels == 1 else inputs.image), inputs.original_sizes
         else:
             if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[1] != channels:

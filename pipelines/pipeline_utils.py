@@ -24,6 +24,45 @@ for _other in [key for key in globals() if key.endswith("Pipeline") and key != "
 '''
 
 
+#: The libraries a `model_index.json` may name classes from when the caller does not pass `trust_remote_code=True`.
+TRUSTED_LIBRARIES = ("stablepaint", "diffusers", "transformers")
+#: What `from_pretrained` passes on to `load_config` to read a Hub repository's `model_index.json` (no code, no weights).
+_CONFIG_KWARGS = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision")
+
+
+def _trusted_library(library) -> bool:
+    return isinstance(library, str) and any(library == ok or library.startswith(ok + ".") for ok in TRUSTED_LIBRARIES)
+
+
+def check_model_index(index: Dict[str, Any], source: str = "model_index.json") -> None:
+    """Refuse a `model_index.json` that would make diffusers import or run code from outside stablepaint, diffusers
+    and transformers: a custom pipeline (`"_class_name": ["pipeline", ...]`, i.e. the folder's own `pipeline.py`) or a
+    component whose library is anything else (`["evil_module", "Evil"]`, `["os", "system"]`, a component folder's
+    own `.py` file). Raises a `ValueError` naming the entry and the allowed libraries; nothing is imported."""
+    allowed = ", ".join(TRUSTED_LIBRARIES)
+    advice = "pass `trust_remote_code=True` only if you have read that code and trust it"
+    class_name = index.get("_class_name")
+    if not isinstance(class_name, str):
+        raise ValueError(
+            f"{source} names the custom pipeline code {class_name!r} (a file of the repository, which loading would "
+            f"run); stablepaint loads only its own pipeline classes unless told otherwise: {advice}."
+        )
+    for name, value in index.items():
+        # A component is a `[library, class]` pair of names; other entries are the pipeline's config (e.g. a size).
+        is_component = (
+            isinstance(value, (list, tuple))
+            and len(value) == 2
+            and all(part is None or isinstance(part, str) for part in value)
+            and not name.startswith("_")
+        )
+        if not is_component or list(value) == [None, None] or _trusted_library(value[0]):
+            continue
+        raise ValueError(
+            f"{source}: the component {name!r} is declared as {list(value)!r}, a class outside the allowed libraries "
+            f"({allowed}); loading it would import or run code the repository chose. Refused: {advice}."
+        )
+
+
 def check_bool_options(**options) -> None:
     """Raise a `TypeError` naming the first option that is not a `bool` (`keep_lines=1` is a mistake, not `True`)."""
     for name, value in options.items():
@@ -72,7 +111,11 @@ class CustomPipelineMixin:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """Load like [`DiffusionPipeline.from_pretrained`]; the name of a pipeline shipped in the package
-        (`stablepaint models`, e.g. `"stenciltorch-adventurer"`) also resolves, to its folder."""
+        (`stablepaint models`, e.g. `"stenciltorch-adventurer"`) also resolves, to its folder.
+
+        Safe by default: weights load from safetensors only (`use_safetensors=True`, never a pickle), and unless
+        `trust_remote_code=True` the `model_index.json` is checked first ([`check_model_index`]): no custom pipeline
+        code and no component class outside stablepaint, diffusers and transformers."""
         try:
             from stablepaint.hub.registry import shipped_path
         except ImportError:  # the standalone copy uploaded to the Hub (`stablepaint.hub.remote_code`) ships no models
@@ -82,6 +125,19 @@ class CustomPipelineMixin:
             folder = shipped_path(pretrained_model_name_or_path)
             if folder is not None:
                 pretrained_model_name_or_path = str(folder)
+        # Weights load from safetensors only: a pickled `.bin` file is never read (unpickling can run code).
+        if kwargs.get("use_safetensors") is False:
+            raise ValueError("stablepaint loads weights from safetensors only: `use_safetensors=False` is refused.")
+        kwargs["use_safetensors"] = True
+        if not kwargs.get("trust_remote_code", False):
+            if kwargs.get("custom_pipeline") is not None:
+                raise ValueError(
+                    "`custom_pipeline` runs code from a file or repository; pass `trust_remote_code=True`."
+                )
+            # The folder's or repository's model_index.json, read (downloaded, for a Hub id) before anything loads.
+            config_kwargs = {key: kwargs[key] for key in _CONFIG_KWARGS if key in kwargs}
+            index = cls.load_config(pretrained_model_name_or_path, **config_kwargs)
+            check_model_index(index, f"the model_index.json of {os.fspath(pretrained_model_name_or_path)!r}")
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def save_pretrained(self, save_directory: Union[str, os.PathLike], *args, **kwargs):

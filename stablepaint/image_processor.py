@@ -32,6 +32,7 @@ from stablepaint.utils.image_io import (
     ImageInput,
     broadcast,
     check_aspect_ratio,
+    check_model_output,
     flatten_alpha,
     load_batch,
     load_batch_like,
@@ -342,12 +343,7 @@ class ColorizationImageProcessor(ConfigMixin):
         """
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}.")
-        if not isinstance(images, torch.Tensor):
-            raise TypeError(f"`images` must be a torch tensor (B, 3, H, W) in [-1, 1], got {type(images).__name__}.")
-        if images.ndim != 4 or images.shape[1] != 3 or 0 in images.shape:
-            raise ValueError(
-                f"`images` must be a non-empty (B, 3, H, W) tensor in [-1, 1], got shape {tuple(images.shape)}."
-            )
+        check_model_output(images)
         batch_size = images.shape[0]
         sizes = self._check_original_sizes(original_sizes, batch_size, tuple(images.shape[-2:]))
         if output_type != "pil" and len(set(sizes)) > 1:

@@ -3,12 +3,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import Phase, settings
 from PIL import Image, ImageDraw
 
 # No test may reach the network: Hub ids fail at once instead of being retried.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+# Property-based fuzzing (tests/test_fuzz.py): `ci` by default, derandomized (the same examples on every run) and
+# bounded to about a minute on one core; `pytest --hypothesis-profile=deep` runs many more, nightly-style.
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    phases=tuple(Phase)[:4],  # no shrinking
+)
+settings.register_profile("deep", max_examples=500, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -11,7 +11,8 @@ editing) is `stablepaint.app.colorization_app.ColorizationApp`. This module hold
 
 Security defaults: the server binds to 127.0.0.1, uploads are limited to `max_upload_mb`, every image to
 `max_image_size` pixels per side, gradio's analytics are off, and gradio writes only in a temporary folder the app
-creates (`GRADIO_TEMP_DIR`), which its cache cleaning empties and which is removed at exit.
+creates (`GRADIO_TEMP_DIR`), which is emptied when the last session ends (`stablepaint.app.session_files`) and by
+gradio's hourly cache cleaning, and removed at exit.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import tempfile
 from typing import Dict, Optional
 
 import numpy as np
+import PIL.Image
 
 from stablepaint.app.colorization_app import ColorizationApp
 from stablepaint.app.editor import HINT_COLORS, MASK_COLOR, sync_backgrounds, use_result_as_input
+from stablepaint.app.session_files import register_session_cleanup
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -79,6 +82,19 @@ def build_app(
                 raise gr.Error(str(error)) from None
 
         return wrapper
+
+    def refuse_non_images(component, name: str):
+        # gradio decodes an upload before the app sees it, and its own error is hidden from the user ("not enabled
+        # verbose error reporting"): say what is wrong instead (nothing about the server's files).
+        preprocess = component.preprocess
+
+        def checked(payload):
+            try:
+                return preprocess(payload)
+            except (OSError, ValueError, PIL.Image.DecompressionBombError):
+                raise gr.Error(f"The {name} is not an image this app can read (PNG, JPEG, WebP, ...).") from None
+
+        component.preprocess = checked
 
     def run(*values):
         # The Run button's inputs, in `ColorizationApp.colorize`'s order; the last is the "Stroked regions" choice.
@@ -169,6 +185,15 @@ def build_app(
                     stage_image = gr.Image(label="New image for this stage (empty = re-sample it from the seed)")
                     edit_button = gr.Button("Regenerate from this stage", elem_id="edit-stage")
 
+        for component, name in (
+            (lineart, "lineart"),
+            (hints, "hints image"),
+            (mask, "mask image"),
+            (drawing, "color drawing"),
+            (previous, "previous image"),
+            (stage_image, "stage image"),
+        ):
+            refuse_non_images(component, name)
         # Show the lineart under the hints and the mask; `upload` also covers an upload made while the editor
         # was still starting (its `change` is not sent then).
         gr.on(
@@ -195,6 +220,7 @@ def build_app(
                 hint_regions,
             ],
             [result, gallery, status, workflow_state, stage],
+            api_name="run",
         )
         use_button.click(
             guarded(lambda image: use_result_as_input(image, max_image_size)), [result], [previous, mask, status]
@@ -202,6 +228,8 @@ def build_app(
         edit_button.click(
             guarded(edit), [workflow_state, stage, stage_image, seed], [result, gallery, status, workflow_state]
         )
+        # The cached uploads and results go when the last session ends (`stablepaint.app.session_files`).
+        register_session_cleanup(demo, temp_dir)
 
     demo.colorization_app = logic
     demo.temp_dir = str(temp_dir)

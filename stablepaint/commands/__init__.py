@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import argparse
 from abc import ABC, abstractmethod
+from typing import Dict
 
 
 class CLIError(Exception):
     """An error the command line reports in one line, without a traceback."""
+
+
+def cli_error(error: Exception, flags: Dict[str, str]) -> CLIError:
+    """A library error as a [`CLIError`] whose argument names ("`source`") read as the command line's ("SRC")."""
+    message = str(error)
+    for name, flag in flags.items():
+        message = message.replace(f"`{name}`", flag)
+    return CLIError(message)
 
 
 class BaseStablepaintCommand(ABC):

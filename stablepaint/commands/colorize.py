@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from stablepaint.commands import BaseStablepaintCommand, CLIError
+from stablepaint.utils.atomic import check_not_input, save_image_atomic
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -176,6 +177,9 @@ class ColorizeCommand(BaseStablepaintCommand):
         if args.guidance_scale is not None and not args.guidance_scale >= 0:  # NaN fails too
             raise CLIError(f"--guidance-scale must be a number >= 0, got {args.guidance_scale}.")
         paths = output_paths(args.output, args.num_images, args.lineart)
+        inputs = {"LINEART": args.lineart, "--hints": args.hints, "--mask": args.mask, "--image": args.image}
+        for path in paths:
+            check_not_input(path, inputs, "-o/--output")
         lineart = _load_input(args.lineart, "LINEART")
         if args.extract_lineart:
             from stablepaint.synthesis.lineart import LineartExtractionError, extract_lineart
@@ -237,8 +241,7 @@ class ColorizeCommand(BaseStablepaintCommand):
                 result = pipe(**kwargs).images[0]
             except (ValueError, TypeError) as error:
                 raise CLIError(_cli_message(error)) from None
-            path.parent.mkdir(parents=True, exist_ok=True)
-            result.save(path)
+            save_image_atomic(result, path)
         elapsed = time.perf_counter() - start
         written = ", ".join(str(path) for path in paths)
         print(

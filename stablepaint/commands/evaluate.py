@@ -5,8 +5,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stablepaint.commands import BaseStablepaintCommand
+from stablepaint.commands import BaseStablepaintCommand, cli_error
 from stablepaint.evaluation import REGIMES, evaluate, format_table
+
+#: The library's argument names in error messages → the command line's.
+FLAGS = {
+    "source": "--data",
+    "data": "--data",
+    "models": "--model",
+    "out_dir": "--out",
+    "regimes": "--regimes",
+    "num_samples": "--num-samples",
+    "resolution": "--resolution",
+    "batch_size": "--batch-size",
+    "steps": "--steps",
+    "include_ids": "--include-ids",
+    "exclude_ids": "--exclude-ids",
+    "reference": "--reference",
+    "guidance_scale": "--guidance-scale",
+}
 
 
 class EvaluateCommand(BaseStablepaintCommand):
@@ -72,25 +89,28 @@ class EvaluateCommand(BaseStablepaintCommand):
         args = self.args
         if args.reference != "flat-fill" and args.reference not in args.model:
             raise ValueError(f"--reference {args.reference!r} is not one of the --model values {args.model}.")
-        report = evaluate(
-            models=args.model,
-            data=args.data,
-            out_dir=args.out,
-            regimes=[regime.strip() for regime in args.regimes.split(",") if regime.strip()],
-            num_samples=args.num_samples,
-            resolution=args.resolution,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            steps=args.steps,
-            device=args.device,
-            include_ids=args.include_ids,
-            exclude_ids=args.exclude_ids,
-            inception_weights=args.inception_weights,
-            vgg_weights=args.vgg_weights,
-            reference=args.reference,
-            flatten_regions=args.flatten_regions,
-            guidance_scale=args.guidance_scale,
-        )
+        try:
+            report = evaluate(
+                models=args.model,
+                data=args.data,
+                out_dir=args.out,
+                regimes=[regime.strip() for regime in args.regimes.split(",") if regime.strip()],
+                num_samples=args.num_samples,
+                resolution=args.resolution,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                steps=args.steps,
+                device=args.device,
+                include_ids=args.include_ids,
+                exclude_ids=args.exclude_ids,
+                inception_weights=args.inception_weights,
+                vgg_weights=args.vgg_weights,
+                reference=args.reference,
+                flatten_regions=args.flatten_regions,
+                guidance_scale=args.guidance_scale,
+            )
+        except (ValueError, OSError) as error:
+            raise cli_error(error, FLAGS) from None
         print(format_table(report), end="")
         print(f"wrote {Path(args.out) / 'results.json'}, {Path(args.out) / 'results.md'} and the grids")
         return 0

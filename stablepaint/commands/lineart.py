@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from stablepaint.commands import BaseStablepaintCommand, CLIError
+from stablepaint.commands import BaseStablepaintCommand, CLIError, cli_error
 from stablepaint.synthesis.lineart import LINEART_METHODS
+from stablepaint.utils.atomic import check_not_input, save_image_atomic
 
 
 class LineartCommand(BaseStablepaintCommand):
@@ -37,6 +37,7 @@ class LineartCommand(BaseStablepaintCommand):
         from stablepaint.image_processor import load_image
         from stablepaint.synthesis.lineart import LineartExtractionError, extract_lineart
 
+        check_not_input(args.output, {"IN": args.input}, "OUT")
         try:
             image = load_image(args.input, "IN")
         except (ValueError, TypeError, OSError) as error:
@@ -52,7 +53,11 @@ class LineartCommand(BaseStablepaintCommand):
             )
         except LineartExtractionError as error:
             raise CLIError(str(error)) from None
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        result.save(args.output)
+        except ValueError as error:  # e.g. xDoG's `sigma`
+            raise cli_error(error, {"sigma": "--sigma", "detect_resolution": "--detect-resolution"}) from None
+        try:
+            save_image_atomic(result, args.output)
+        except ValueError as error:  # e.g. an unknown suffix
+            raise CLIError(f"OUT: {error}") from None
         print(f"Wrote {args.output} ({result.width}x{result.height}, method={args.method}).")
         return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stablepaint.commands import BaseStablepaintCommand
 from stablepaint.evaluation import make_study, results_markdown, score_files
+from stablepaint.utils.atomic import check_not_input, write_text_atomic
 
 
 def _no_nan(value):
@@ -94,6 +95,10 @@ class MosScoreCommand(MosMakeCommand):
 
     def run(self) -> int:
         args = self.args
+        if args.out:
+            inputs = {"--key": args.key, **{f"RATINGS {path}": path for path in args.ratings}}
+            for written in (Path(args.out).with_suffix(".md"), Path(args.out).with_suffix(".json")):
+                check_not_input(written, inputs, "--out")
         summary = score_files(args.key, args.ratings, test=args.test)
         markdown = results_markdown(summary)
         print(markdown, end="")
@@ -101,8 +106,7 @@ class MosScoreCommand(MosMakeCommand):
             out = Path(args.out)
             if out.suffix.lower() not in (".md", ".json"):
                 raise ValueError(f"--out must end with .md or .json, got {str(out)!r}.")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.with_suffix(".md").write_text(markdown, encoding="utf-8")
-            out.with_suffix(".json").write_text(json.dumps(_no_nan(summary), indent=2), encoding="utf-8")
+            write_text_atomic(out.with_suffix(".md"), markdown)
+            write_text_atomic(out.with_suffix(".json"), json.dumps(_no_nan(summary), indent=2))
             print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
         return 0

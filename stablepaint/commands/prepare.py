@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import time
 from pathlib import Path
 
-from stablepaint.commands import BaseStablepaintCommand, CLIError
+from stablepaint.commands import BaseStablepaintCommand, CLIError, cli_error
+from stablepaint.utils.atomic import atomic_folder, check_not_input, save_image_atomic
+
+#: The library's argument names in error messages → the command line's.
+FLAGS = {"source": "SRC", "split": "--split", "image_column": "--image-column", "lineart_column": "--lineart-column"}
 
 
 def find_real_lineart(args: argparse.Namespace) -> bool:
@@ -70,8 +73,7 @@ class PrepareCommand(BaseStablepaintCommand):
         args = self.args
         import datasets
 
-        from stablepaint.data import EXAMPLE_COLUMNS, SynthesisConfig, prepare_dataset
-        from stablepaint.hub.cards import dataset_card, find_attribution
+        from stablepaint.data import EXAMPLE_COLUMNS, SynthesisConfig
         from stablepaint.utils.visualize import example_row, make_grid
 
         if args.num_proc < 1:
@@ -88,7 +90,10 @@ class PrepareCommand(BaseStablepaintCommand):
                 )
             if not (output / "dataset_info.json").exists():
                 raise CLIError(f"OUT {str(output)!r} is not a dataset written by `prepare`; refusing to overwrite it.")
-            shutil.rmtree(output)
+        if Path(args.source).exists():  # a local source: OUT and the preview stay out of it (and it out of OUT)
+            check_not_input(output, {"SRC": args.source}, "OUT", nested=True)
+            if args.preview:
+                check_not_input(args.preview, {"SRC": args.source}, "--preview", nested=True)
         try:
             config = SynthesisConfig(
                 resolution=args.resolution,
@@ -100,18 +105,43 @@ class PrepareCommand(BaseStablepaintCommand):
         except ValueError as error:
             raise CLIError(str(error).replace("`resolution`", "--resolution")) from None
         start = time.perf_counter()
-        dataset = prepare_dataset(
-            args.source,
-            output,
-            config=config,
-            seed=args.seed,
-            train=not args.eval,
-            num_proc=args.num_proc,
-            split=args.split,
-            image_column=args.image_column,
-            lineart_column=args.lineart_column,
-            max_samples=args.max_samples,
+        # Everything goes into a hidden sibling folder, renamed onto OUT at the end (replacing a previous dataset
+        # only then): a failed or killed run leaves OUT as it was.
+        with atomic_folder(output, overwrite=True) as staging:
+            dataset, elapsed = self._write(args, staging, config, start)
+        print(
+            f"Wrote {len(dataset)} examples ({', '.join(EXAMPLE_COLUMNS)}) to {output} in {elapsed:.1f} s "
+            f"({len(dataset) / max(elapsed, 1e-9):.1f} examples/s). Load it with datasets.load_from_disk({str(output)!r})."
         )
+        if args.preview:
+            reloaded = datasets.load_from_disk(str(output))
+            rows = [example_row(reloaded[i], EXAMPLE_COLUMNS[1:5] + ("image",)) for i in range(min(4, len(reloaded)))]
+            grid = make_grid(rows, labels=["lineart", "hints", "mask", "simplified", "illustration"])
+            save_image_atomic(grid, args.preview)
+            print(f"Preview grid: {args.preview}")
+        return 0
+
+    @staticmethod
+    def _write(args, staging: Path, config, start: float):
+        """The dataset and its card, written into `staging`."""
+        from stablepaint.data import prepare_dataset
+        from stablepaint.hub.cards import dataset_card, find_attribution
+
+        try:
+            dataset = prepare_dataset(
+                args.source,
+                staging,
+                config=config,
+                seed=args.seed,
+                train=not args.eval,
+                num_proc=args.num_proc,
+                split=args.split,
+                image_column=args.image_column,
+                lineart_column=args.lineart_column,
+                max_samples=args.max_samples,
+            )
+        except (ValueError, OSError) as error:
+            raise cli_error(error, FLAGS) from None
         elapsed = time.perf_counter() - start
         real_lineart = find_real_lineart(args)
         card = dataset_card(
@@ -123,16 +153,5 @@ class PrepareCommand(BaseStablepaintCommand):
             train=not args.eval,
             attribution=args.attribution or find_attribution(args.source),
         )
-        card.save(output / "README.md")
-        print(
-            f"Wrote {len(dataset)} examples ({', '.join(EXAMPLE_COLUMNS)}) to {output} in {elapsed:.1f} s "
-            f"({len(dataset) / max(elapsed, 1e-9):.1f} examples/s). Load it with datasets.load_from_disk({str(output)!r})."
-        )
-        if args.preview:
-            reloaded = datasets.load_from_disk(str(output))
-            rows = [example_row(reloaded[i], EXAMPLE_COLUMNS[1:5] + ("image",)) for i in range(min(4, len(reloaded)))]
-            grid = make_grid(rows, labels=["lineart", "hints", "mask", "simplified", "illustration"])
-            Path(args.preview).parent.mkdir(parents=True, exist_ok=True)
-            grid.save(args.preview)
-            print(f"Preview grid: {args.preview}")
-        return 0
+        card.save(staging / "README.md")
+        return dataset, elapsed

@@ -32,6 +32,7 @@ from PIL import Image
 from stablepaint.image_processor import ColorizationImageProcessor
 from stablepaint.synthesis import composite_input, random_mask, random_xdog, simplify_colors, simulate_strokes
 from stablepaint.synthesis.simplify import SEGMENTATION_METHODS
+from stablepaint.utils.image_io import load_image
 from stablepaint.utils.image_utils import as_rng, to_rgb_array
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -252,14 +253,15 @@ def synthesize_example(
     """
     config = config or SynthesisConfig()
     rng = as_rng(seed)
-    image = Image.fromarray(to_rgb_array(image, "image"))
+    # `load_image` first: it refuses wrong types and oversized images, and reads 16-bit and float gray correctly
+    image = Image.fromarray(to_rgb_array(load_image(image, "image"), "image"))
     # 1. Lineart at full scale, before any resize (thesis §IV.2.2.1).
     if lineart is None:
         lineart = Image.fromarray(
             random_xdog(image, rng, sigmas=config.xdog_sigmas, thresholds=config.xdog_thresholds)
         )
     else:
-        lineart = lineart.convert("L")
+        lineart = Image.fromarray(to_rgb_array(load_image(lineart, "lineart"), "lineart")).convert("L")
         if lineart.size != image.size:
             raise ValueError(f"`lineart` has size {lineart.size} but the illustration has size {image.size}.")
     # 2. Resize the smaller side and crop, the same window for both.

@@ -20,6 +20,7 @@ import torch
 from stablepaint.evaluation.report import PAIRED_METRICS, _write_grid, format_table, paired_comparison
 from stablepaint.evaluation.samples import REGIMES, EvaluationSample, _image_tensor, load_samples
 from stablepaint.metrics import METRIC_DIRECTIONS, ColorizationMetrics
+from stablepaint.utils.atomic import check_not_input, write_text_atomic
 
 #: Pipeline arguments evaluation passes when the pipeline takes them; a dropped one is noted in the table.
 _NOTED_ARGUMENTS = ("hints",)
@@ -187,8 +188,10 @@ def evaluate(
     from stablepaint.hub.loading import resolve_device
 
     device = resolve_device(device)
-    samples = load_samples(data, num_samples, resolution, seed, regimes, include_ids, exclude_ids)
     out_dir = Path(out_dir)
+    if isinstance(data, (str, os.PathLike)) and Path(data).exists():
+        check_not_input(out_dir, {"--data": data}, "--out")
+    samples = load_samples(data, num_samples, resolution, seed, regimes, include_ids, exclude_ids)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     extractor = feature_extractor or InceptionFeatureExtractor(inception_weights, device=device)
@@ -273,9 +276,8 @@ def evaluate(
         "per_sample": per_sample,
         "paired": paired_comparison(per_sample, reference) if reference in results else None,
     }
-    with open(out_dir / "results.json", "w", encoding="utf-8") as file:
-        json.dump(report, file, indent=2, ensure_ascii=False)
-    (out_dir / "results.md").write_text(format_table(report), encoding="utf-8")
+    write_text_atomic(out_dir / "results.json", json.dumps(report, indent=2, ensure_ascii=False))
+    write_text_atomic(out_dir / "results.md", format_table(report))
     return report
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from stablepaint.evaluation.mos_page import render_page
+from stablepaint.utils.atomic import atomic_folder, check_not_input, write_text_atomic
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # The 5-point absolute category rating scale: the thesis names its ends (1 = bad, 5 = excellent); the middle labels
@@ -126,6 +127,8 @@ def make_study(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"--out {str(out)!r} exists and is not an empty folder.")
 
+    flags = {(f"--model-dir {name}" if name != REFERENCE_NAME else "--reference"): d for name, d in models.items()}
+    check_not_input(out, flags, "--out", nested=True)
     listings = {name: _images_in(folder) for name, folder in models.items()}
     for name, listing in listings.items():
         if not listing:
@@ -150,30 +153,31 @@ def make_study(
         if token not in used:
             used.add(token)
             ids.append(token)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    key_items = {}
-    for token, (name, stem) in zip(ids, items):
-        with Image.open(listings[name][stem]) as image:
-            # Re-encoded: the copy carries no file name, metadata or format that could tell the model.
-            image.convert("RGB").save(out / "images" / f"{token}.png")
-        key_items[token] = {"model": name, "image": stem, "source": str(listings[name][stem])}
-    study_id = f"{rng.getrandbits(64):016x}"
-    (out / "index.html").write_text(
-        render_page(study_id, ids, per_page, title, SCALE, RATINGS_FORMAT), encoding="utf-8"
-    )
-    key = {
-        "format": KEY_FORMAT,
-        "study": study_id,
-        "seed": seed,
-        "scale": {str(k): v for k, v in SCALE.items()},
-        "models": list(models),
-        "reference": REFERENCE_NAME if reference is not None else None,
-        "images": common,
-        "order": ids,
-        "items": key_items,
-    }
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    key_path.write_text(json.dumps(key, indent=2), encoding="utf-8")
+    # The page is assembled in a hidden sibling folder and renamed into place once complete (with its key written).
+    with atomic_folder(out) as staging:
+        (staging / "images").mkdir()
+        key_items = {}
+        for token, (name, stem) in zip(ids, items):
+            with Image.open(listings[name][stem]) as image:
+                # Re-encoded: the copy carries no file name, metadata or format that could tell the model.
+                image.convert("RGB").save(staging / "images" / f"{token}.png")
+            key_items[token] = {"model": name, "image": stem, "source": str(listings[name][stem])}
+        study_id = f"{rng.getrandbits(64):016x}"
+        (staging / "index.html").write_text(
+            render_page(study_id, ids, per_page, title, SCALE, RATINGS_FORMAT), encoding="utf-8"
+        )
+        key = {
+            "format": KEY_FORMAT,
+            "study": study_id,
+            "seed": seed,
+            "scale": {str(k): v for k, v in SCALE.items()},
+            "models": list(models),
+            "reference": REFERENCE_NAME if reference is not None else None,
+            "images": common,
+            "order": ids,
+            "items": key_items,
+        }
+        write_text_atomic(key_path, json.dumps(key, indent=2))  # the key first: a page is never left without its key
     return Study(page=out / "index.html", key=key_path, num_items=len(ids), images=common, models=list(models))
 
 

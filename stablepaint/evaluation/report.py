@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from stablepaint.metrics import METRIC_DIRECTIONS
+from stablepaint.utils.atomic import save_image_atomic
 
 #: How the table names each metric, and how many decimals it shows.
 METRIC_LABELS = {
@@ -85,7 +86,8 @@ def _write_grid(make_grid, out_dir: Path, model: str, samples, regime: str, outp
         hints = sample.hints.get(regime) or Image.new("RGB", sample.image.size, (255, 255, 255))
         rows.append([sample.lineart, hints, output_image, sample.image])
     labels = ["lineart", f"hints ({regime})", "output", "ground truth"]
-    make_grid(rows, labels=labels, cell=min(256, samples[0].image.width)).save(out_dir / grid_file_name(model))
+    grid = make_grid(rows, labels=labels, cell=min(256, samples[0].image.width))
+    save_image_atomic(grid, out_dir / grid_file_name(model))
 
 
 def format_table(report: Dict[str, Any]) -> str:

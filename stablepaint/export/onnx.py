@@ -26,6 +26,8 @@ from typing import Dict, Sequence, Tuple, Union
 
 import torch
 
+from stablepaint.utils.atomic import atomic_write
+
 #: The sizes `(batch, height, width)` at which [`check_onnx`] compares onnxruntime with PyTorch by default.
 CHECK_SIZES = ((1, 64, 64), (2, 48, 80))
 #: The largest max-abs difference [`check_onnx`] accepts.
@@ -105,7 +107,6 @@ def export_onnx(
     if not isinstance(opset, int) or opset < 13:
         raise ValueError(f"`opset` must be an int >= 13, got {opset!r}.")
     output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
     names = onnx_input_names(colorizer)
     was_training, dtype = colorizer.training, colorizer.dtype
     colorizer.eval()
@@ -114,32 +115,34 @@ def export_onnx(
     inputs = dummy_inputs(colorizer, 1, *sample_size)
     dynamic_axes = {"sample": {0: "batch", 2: "height", 3: "width"}, "image": {0: "batch", 2: "height", 3: "width"}}
     dynamic_axes.update({name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in names[1:]})
-    try:
-        # The TorchScript exporter (dynamo=False) keeps every spatial size symbolic; the generator's input checks
-        # (multiples of 16, hints at 1/4, features at 1/16) hold for every valid input, so tracing them as constants
-        # (TracerWarning) is right.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            # dynamo=False on purpose (above); the rest of torch.onnx's deprecation notices say the same.
-            warnings.filterwarnings(
-                "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
-            )
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
-            torch.onnx.export(
-                _ColorizerGraph(colorizer, names),
-                tuple(inputs[name] for name in names),
-                str(output_path),
-                input_names=list(names),
-                output_names=["image"],
-                dynamic_axes=dynamic_axes,
-                opset_version=opset,
-                dynamo=False,
-            )
-    finally:
-        if dtype != torch.float32:
-            colorizer.to(dtype)
-        colorizer.train(was_training)
-    _write_metadata(output_path, pipe_or_colorizer, colorizer)
+    # Exported and given its metadata under a temporary name, renamed onto `output_path` once complete.
+    with atomic_write(output_path) as temp:
+        try:
+            # The TorchScript exporter (dynamo=False) keeps every spatial size symbolic; the generator's input
+            # checks (multiples of 16, hints at 1/4, features at 1/16) hold for every valid input, so tracing them
+            # as constants (TracerWarning) is right.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+                # dynamo=False on purpose (above); the rest of torch.onnx's deprecation notices say the same.
+                warnings.filterwarnings(
+                    "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
+                )
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+                torch.onnx.export(
+                    _ColorizerGraph(colorizer, names),
+                    tuple(inputs[name] for name in names),
+                    str(temp),
+                    input_names=list(names),
+                    output_names=["image"],
+                    dynamic_axes=dynamic_axes,
+                    opset_version=opset,
+                    dynamo=False,
+                )
+        finally:
+            if dtype != torch.float32:
+                colorizer.to(dtype)
+            colorizer.train(was_training)
+        _write_metadata(temp, pipe_or_colorizer, colorizer)
     return output_path
 
 

@@ -80,7 +80,16 @@ def _from_pretrained(pipeline_class, name_or_path: str, torch_dtype, device, **k
 
 
 def _load_folder(folder: Path, torch_dtype, device, **kwargs):
-    pipeline_class = pipeline_class_for(read_model_index(folder).get("_class_name"))
+    try:
+        index = read_model_index(folder)
+    except ValueError as error:  # not JSON, not UTF-8
+        raise ValueError(f"the folder {str(folder)!r} has an unreadable {MODEL_INDEX} ({error}).") from None
+    if not isinstance(index, dict) or "_class_name" not in index:
+        raise ValueError(f"the {MODEL_INDEX} of the folder {str(folder)!r} names no pipeline class (`_class_name`).")
+    try:
+        pipeline_class = pipeline_class_for(index["_class_name"])
+    except ValueError as error:
+        raise ValueError(f"the folder {str(folder)!r}: {error}") from None
     return _from_pretrained(pipeline_class, str(folder), torch_dtype, device, **kwargs)
 
 
@@ -134,7 +143,10 @@ def load_pipeline(
     folder = shipped_path(name)
     if folder is not None:
         return _load_folder(folder, torch_dtype, device, **kwargs)
-    path = Path(name).expanduser()
+    try:
+        path = Path(name).expanduser()
+    except RuntimeError:  # "~name" of no known user, or no home directory: not a local path
+        path = Path(name)
     if path.is_dir():
         if not (path / MODEL_INDEX).is_file():
             raise ValueError(f"the folder {name!r} has no {MODEL_INDEX}: it is not a saved pipeline.")

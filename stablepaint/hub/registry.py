@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Union
 
+from stablepaint.utils.atomic import atomic_folder
+
 #: Where the shipped pipelines live inside the package. The environment variable `STABLEPAINT_SHIPPED_DIR`, when set,
 #: takes its place (tests point it at a temporary folder; a user can point it at a folder of their own pipelines).
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
@@ -149,14 +151,16 @@ def save_shipped(pipe, name: str, card: Optional[str] = None, root: Optional[Uni
         raise ValueError(f"`name` must be a folder name of letters, digits, '.', '_' or '-', got {name!r}.")
     folder = Path(root if root is not None else shipped_root()) / name
     dtypes = {key: module.dtype for key, module in pipe.components.items() if isinstance(module, torch.nn.Module)}
-    try:
-        for module in pipe.components.values():
-            if isinstance(module, torch.nn.Module):
-                module.to(torch.float16)
-        pipe.save_pretrained(folder, safe_serialization=True)
-    finally:
-        for key, dtype in dtypes.items():
-            pipe.components[key].to(dtype)
-    if card is not None:
-        (folder / "README.md").write_text(card, encoding="utf-8")
+    # Saved into a hidden sibling folder, renamed onto `folder` once complete (replacing an older version then).
+    with atomic_folder(folder, overwrite=True) as staging:
+        try:
+            for module in pipe.components.values():
+                if isinstance(module, torch.nn.Module):
+                    module.to(torch.float16)
+            pipe.save_pretrained(staging, safe_serialization=True)
+        finally:
+            for key, dtype in dtypes.items():
+                pipe.components[key].to(dtype)
+        if card is not None:
+            (staging / "README.md").write_text(card, encoding="utf-8")
     return folder

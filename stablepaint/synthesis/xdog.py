@@ -7,6 +7,7 @@ Ci et al. (2018), thesis §IV.2.2.1: γ = 0.95, φ = 1e9, k = 4.5, ε = -0.1 and
 
 from __future__ import annotations
 
+import math
 from typing import Literal, Optional, Sequence
 
 import numpy as np
@@ -61,8 +62,8 @@ def xdog(
     """
     if threshold not in THRESHOLDS:
         raise ValueError(f"`threshold` must be one of {THRESHOLDS}, got {threshold!r}.")
-    if not sigma > 0 or not k > 0:
-        raise ValueError(f"`sigma` and `k` must be positive, got sigma={sigma}, k={k}.")
+    if not 0 < sigma < math.inf or not 0 < k < math.inf:  # NaN and inf fail too (scipy overflows on inf)
+        raise ValueError(f"`sigma` and `k` must be positive and finite, got sigma={sigma}, k={k}.")
     gray = to_gray_array(image).astype(np.float64)
     dog = gaussian_filter(gray, sigma, mode="nearest") - gamma * gaussian_filter(gray, sigma * k, mode="nearest")
     below = dog < epsilon

@@ -5,6 +5,7 @@ caller's argument (`name`)."""
 from __future__ import annotations
 
 import os
+import warnings
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -19,11 +20,41 @@ PathLike = Union[str, os.PathLike]
 SingleImageInput = Union[PIL.Image.Image, np.ndarray, torch.Tensor, PathLike]
 ImageInput = Union[SingleImageInput, Sequence[SingleImageInput]]
 
-# PIL modes `load_image` understands; others (e.g. 16-bit "I;16", float "F") are refused rather than clipped.
+# PIL modes `load_image` returns as they are; the high-precision gray modes of `GRAY_MODES` become "L", and every
+# other mode (e.g. "HSV", "LAB") is refused rather than guessed at.
 SUPPORTED_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr")
+# 16-bit gray ("I;16*", and "I" as Pillow opens 16-bit PNGs): [0, 65535] scaled to 8 bits; float "F": [0, 1] like a
+# float array. Values outside those ranges, NaN and inf raise a ValueError.
+GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+#: The most pixels (height x width) of one image, and of the working size, before anything is decoded or allocated.
+#: Like PIL's `Image.MAX_IMAGE_PIXELS`, it guards against decompression bombs and typos; raise it with the
+#: `STABLEPAINT_MAX_IMAGE_PIXELS` environment variable (read at each call) or `load_image(..., max_pixels=...)`.
+DEFAULT_MAX_IMAGE_PIXELS = 8192 * 8192
+MAX_PIXELS_ENV = "STABLEPAINT_MAX_IMAGE_PIXELS"
 
 
-def load_image(image: SingleImageInput, name: str = "image") -> PIL.Image.Image:
+def max_image_pixels() -> int:
+    """The pixel limit: `$STABLEPAINT_MAX_IMAGE_PIXELS` when set (a positive int), else `DEFAULT_MAX_IMAGE_PIXELS`."""
+    value = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"${MAX_PIXELS_ENV} must be a positive int (a number of pixels), got {value!r}.")
+    return int(value)
+
+
+def check_pixels(height: int, width: int, name: str, max_pixels: Optional[int] = None) -> None:
+    """Raise a ValueError naming `name` and the limit when `height x width` exceeds it (see `max_image_pixels`)."""
+    limit = max_image_pixels() if max_pixels is None else max_pixels
+    if int(height) * int(width) > limit:
+        raise ValueError(
+            f"`{name}` is {height}x{width} (HxW) = {int(height) * int(width)} pixels, above the limit of {limit} "
+            f"pixels; raise it with ${MAX_PIXELS_ENV} (or `max_pixels`) if this is intended."
+        )
+
+
+def load_image(image: SingleImageInput, name: str = "image", max_pixels: Optional[int] = None) -> PIL.Image.Image:
     """
     Load one image given as a path, a PIL image, a numpy array or a torch tensor as a PIL image, keeping its channels.
 
@@ -34,21 +65,26 @@ def load_image(image: SingleImageInput, name: str = "image") -> PIL.Image.Image:
             or `(1, C, H, W)` with C in {1, 3, 4}, floating point in [0, 1] (or `uint8` in [0, 255]).
         name (`str`, *optional*, defaults to `"image"`):
             The argument's name, used in error messages.
+        max_pixels (`int`, *optional*):
+            The most pixels accepted; defaults to `$STABLEPAINT_MAX_IMAGE_PIXELS` or `DEFAULT_MAX_IMAGE_PIXELS`
+            (8192²). A file's size is read from its header, before anything is decoded.
 
     Returns:
         `PIL.Image.Image`: mode "L" for one channel, "RGB" for three and "RGBA" for four channels; a file or PIL
-        image keeps its mode.
+        image keeps its mode, except 16-bit gray ("I;16", "I": [0, 65535] scaled to [0, 255]) and float "F"
+        ([0, 1] scaled to [0, 255]), which become "L".
 
     Raises:
         `FileNotFoundError`: the path does not exist.
-        `TypeError`, `ValueError`: anything else that is not a readable, non-empty image; the message names `name`.
+        `TypeError`, `ValueError`: anything else that is not a readable, non-empty image of at most `max_pixels`
+            pixels; the message names `name`.
     """
     if isinstance(image, (str, os.PathLike)):
-        image = open_image_file(image, name)
+        image = open_image_file(image, name, max_pixels)
     elif isinstance(image, torch.Tensor):
-        image = array_to_pil(tensor_to_array(image, name), name)
+        image = array_to_pil(tensor_to_array(image, name, max_pixels), name, max_pixels)
     elif isinstance(image, np.ndarray):
-        image = array_to_pil(image, name)
+        image = array_to_pil(image, name, max_pixels)
     elif not isinstance(image, PIL.Image.Image):
         raise TypeError(
             f"`{name}` must be a PIL.Image.Image, a numpy array, a torch tensor or a path to an image file, "
@@ -56,27 +92,54 @@ def load_image(image: SingleImageInput, name: str = "image") -> PIL.Image.Image:
         )
     if image.width == 0 or image.height == 0:
         raise ValueError(f"`{name}` is empty (size {image.width}x{image.height}); expected at least one pixel.")
+    check_pixels(image.height, image.width, name, max_pixels)
+    if image.mode in GRAY_MODES:
+        return gray_to_l(image, name)
     if image.mode not in SUPPORTED_MODES:
-        raise ValueError(f"`{name}` has unsupported PIL mode {image.mode!r}; expected one of {SUPPORTED_MODES}.")
+        raise ValueError(
+            f"`{name}` has unsupported PIL mode {image.mode!r}; expected one of {SUPPORTED_MODES + GRAY_MODES}."
+        )
     return image
 
 
-def open_image_file(path: PathLike, name: str) -> PIL.Image.Image:
+def gray_to_l(image: PIL.Image.Image, name: str) -> PIL.Image.Image:
+    """A 16-bit gray image ([0, 65535]) or a float one ([0, 1]) as 8-bit "L"; other values raise a ValueError."""
+    if image.mode == "F":
+        return PIL.Image.fromarray(as_uint8(np.asarray(image, dtype=np.float32), name))
+    array = np.asarray(image).astype(np.int64)
+    if array.min() < 0 or array.max() > 65535:
+        raise ValueError(
+            f"`{name}` is a {image.mode!r} image, read as 16-bit gray, so its values must lie in [0, 65535]; got "
+            f"[{array.min()}, {array.max()}]."
+        )
+    return PIL.Image.fromarray(np.round(array / 257.0).astype(np.uint8))
+
+
+def open_image_file(path: PathLike, name: str, max_pixels: Optional[int] = None) -> PIL.Image.Image:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"`{name}`: no image file at {path!r}.")
     if not os.path.isfile(path):
         raise ValueError(f"`{name}`: {path!r} is not a file; expected a path to an image file.")
     try:
-        with PIL.Image.open(path) as opened:
-            image = PIL.ImageOps.exif_transpose(opened)
-            image.load()
-    except (PIL.UnidentifiedImageError, OSError, SyntaxError) as error:
+        with warnings.catch_warnings():
+            # Our own limit is checked on the header below; PIL's warning would only repeat it less clearly.
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+            with PIL.Image.open(path) as opened:
+                check_pixels(opened.height, opened.width, name, max_pixels)  # from the header: nothing decoded yet
+                image = PIL.ImageOps.exif_transpose(opened)
+                image.load()
+    except PIL.Image.DecompressionBombError as error:
+        raise ValueError(
+            f"`{name}`: {path!r} is refused by PIL as a decompression bomb ({error}); raise "
+            "`PIL.Image.MAX_IMAGE_PIXELS` and $STABLEPAINT_MAX_IMAGE_PIXELS if this image is intended."
+        ) from None
+    except (PIL.UnidentifiedImageError, OSError, SyntaxError, EOFError) as error:
         raise ValueError(f"`{name}`: {path!r} is not a readable image file ({error}).") from None
     return image
 
 
-def tensor_to_array(tensor: torch.Tensor, name: str) -> np.ndarray:
+def tensor_to_array(tensor: torch.Tensor, name: str, max_pixels: Optional[int] = None) -> np.ndarray:
     if tensor.ndim == 4 and tensor.shape[0] == 1:
         tensor = tensor[0]
     if tensor.ndim != 3 or tensor.shape[0] not in (1, 3, 4):
@@ -84,6 +147,7 @@ def tensor_to_array(tensor: torch.Tensor, name: str) -> np.ndarray:
             f"`{name}` as a torch tensor must be (C, H, W) or (B, C, H, W) with C in (1, 3, 4) channels and values "
             f"in [0, 1], got shape {tuple(tensor.shape)}."
         )
+    check_pixels(tensor.shape[1], tensor.shape[2], name, max_pixels)  # before copying it to the CPU
     tensor = tensor.detach().cpu()
     if tensor.is_floating_point():
         tensor = tensor.float()
@@ -92,7 +156,7 @@ def tensor_to_array(tensor: torch.Tensor, name: str) -> np.ndarray:
     return tensor.permute(1, 2, 0).numpy()
 
 
-def array_to_pil(array: np.ndarray, name: str) -> PIL.Image.Image:
+def array_to_pil(array: np.ndarray, name: str, max_pixels: Optional[int] = None) -> PIL.Image.Image:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
@@ -100,6 +164,7 @@ def array_to_pil(array: np.ndarray, name: str) -> PIL.Image.Image:
             f"`{name}` as a numpy array must be (H, W) or (H, W, C) with C in (1, 3, 4) channels, "
             f"got shape {array.shape}."
         )
+    check_pixels(array.shape[0], array.shape[1], name, max_pixels)  # before any converted copy
     array = as_uint8(array, name)
     return PIL.Image.fromarray(np.ascontiguousarray(array))
 
@@ -149,6 +214,7 @@ def resize(image: PIL.Image.Image, size: Tuple[int, int], resample) -> PIL.Image
     """Resize to `size` = (height, width); a no-op at that size, so untouched pixels stay bit-exact."""
     if (image.height, image.width) == tuple(size):
         return image
+    check_pixels(size[0], size[1], "height`/`width")  # the working size, before allocating it
     return image.resize((size[1], size[0]), resample=resample)
 
 
@@ -180,6 +246,21 @@ def to_tensor(image: PIL.Image.Image) -> torch.Tensor:
 
 def broadcast(tensor: torch.Tensor, batch_size: int) -> torch.Tensor:
     return tensor.expand(batch_size, *tensor.shape[1:]).contiguous() if tensor.shape[0] == 1 else tensor
+
+
+def check_model_output(images) -> None:
+    """Refuse anything but a non-empty floating-point `(B, 3, H, W)` tensor of finite values as `images` (a NaN would
+    otherwise become an arbitrary 8-bit color, and an integer tensor a near-white image)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"`images` must be a torch tensor (B, 3, H, W) in [-1, 1], got {type(images).__name__}.")
+    if images.ndim != 4 or images.shape[1] != 3 or 0 in images.shape:
+        raise ValueError(
+            f"`images` must be a non-empty (B, 3, H, W) tensor in [-1, 1], got shape {tuple(images.shape)}."
+        )
+    if not images.is_floating_point():
+        raise TypeError(f"`images` must be a floating-point tensor in [-1, 1], got dtype {images.dtype}.")
+    if not torch.isfinite(images).all():
+        raise ValueError("`images` contains NaN or infinite values (a diverged model or a float16 overflow?).")
 
 
 def output_arrays(images) -> Tuple[List[np.ndarray], Optional[np.float32]]:
