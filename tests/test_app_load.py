@@ -156,7 +156,13 @@ def serve(folder: Path, model: str = "tiny", max_upload_mb: float = 1):
         )
     target = str(folder / "model") if model == "tiny" else model
     temp_dir = str(folder / "gradio")
-    demo = build_app({MODEL: target}, max_image_size=256, max_upload_mb=max_upload_mb, temp_dir=temp_dir)
+    demo = build_app(
+        {MODEL: target},
+        max_image_size=256,
+        max_upload_mb=max_upload_mb,
+        temp_dir=temp_dir,
+        purge_on_session_end=True,
+    )
     port = free_port()
     launch_app(demo, port=port, prevent_thread_lock=True, quiet=True)  # the default host
     try:

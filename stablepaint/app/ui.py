@@ -11,8 +11,8 @@ editing) is `stablepaint.app.colorization_app.ColorizationApp`. This module hold
 
 Security defaults: the server binds to 127.0.0.1, uploads are limited to `max_upload_mb`, every image to
 `max_image_size` pixels per side, gradio's analytics are off, and gradio writes only in a temporary folder the app
-creates (`GRADIO_TEMP_DIR`), which is emptied when the last session ends (`stablepaint.app.session_files`) and by
-gradio's hourly cache cleaning, and removed at exit.
+creates (`GRADIO_TEMP_DIR`), which gradio's hourly cache cleaning empties (and, with `purge_on_session_end=True`, the
+end of the last session: `stablepaint.app.session_files`), and which is removed at exit.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def build_app(
     device: Optional[str] = None,
     temp_dir: Optional[str] = None,
     canvas_size: int = 512,
+    purge_on_session_end: bool = False,
 ):
     """Build the gradio Blocks of the app (call `launch_app` or `.launch()` on it).
 
@@ -57,6 +58,9 @@ def build_app(
         temp_dir (`str`, *optional*): gradio's working folder; by default a new `tempfile.mkdtemp` folder, removed at
             exit. gradio writes nowhere else.
         canvas_size (`int`, *optional*, defaults to 512): The size of the blank canvas for drawing a lineart.
+        purge_on_session_end (`bool`, *optional*, defaults to `False`): Delete the cached uploads and results when the
+            last open session ends (`stablepaint.app.session_files`). Off by default: a browser session whose
+            connection drops and reconnects under load can be taken for ended, and its files would go with it.
 
     Returns:
         `gradio.Blocks`, with attributes `colorization_app` ([`ColorizationApp`]), `temp_dir` and `max_upload_mb`.
@@ -228,8 +232,8 @@ def build_app(
         edit_button.click(
             guarded(edit), [workflow_state, stage, stage_image, seed], [result, gallery, status, workflow_state]
         )
-        # The cached uploads and results go when the last session ends (`stablepaint.app.session_files`).
-        register_session_cleanup(demo, temp_dir)
+        if purge_on_session_end:  # the cached uploads and results go when the last session ends
+            register_session_cleanup(demo, temp_dir)
 
     demo.colorization_app = logic
     demo.temp_dir = str(temp_dir)
