@@ -2,6 +2,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
+from conftest import draw_illustration
 from PIL import Image
 
 from stablepaint.data import (
@@ -200,6 +201,22 @@ def test_build_dataset_works_with_a_dataloader(pairs_folder):
     loader = torch.utils.data.DataLoader(dataset, batch_size=2)
     batch = next(iter(loader))
     assert batch["image"].shape == (2, 3, 32, 32) and batch["hints"].shape == (2, 4, 8, 8)
+
+
+def test_build_dataset_keeps_the_real_lineart_of_a_loaded_dataset(tmp_path):
+    """A `Dataset` loaded from pairs keeps its `lineart` column: the examples use the real lineart, not xDoG."""
+    line = np.full((64, 64), 255, dtype=np.uint8)
+    line[32:34, :] = line[:, 16:18] = 0  # a 2-px cross no xDoG of the drawing gives
+    draw_illustration(64, seed=3).save(tmp_path / "a_color.png")
+    Image.fromarray(line).save(tmp_path / "a_line.png")
+    loaded = load_illustrations(tmp_path)
+    assert "lineart" in loaded.column_names
+    real = np.asarray(build_dataset(loaded, config=SMALL, seed=0, train=False, output="pil")[0]["lineart"])
+    from_folder = build_dataset(tmp_path, config=SMALL, seed=0, train=False, output="pil")[0]["lineart"]
+    assert np.array_equal(real, np.asarray(from_folder))
+    assert (real[16] < 128).all() and (real[:, 8] < 128).all()  # the cross, at half size
+    image_only = build_dataset(loaded.remove_columns("lineart"), config=SMALL, seed=0, train=False, output="pil")
+    assert not np.array_equal(np.asarray(image_only[0]["lineart"]), real)  # xDoG of the drawing instead
 
 
 def test_prepare_dataset_round_trip_and_num_proc(tmp_path, illustration_folder):

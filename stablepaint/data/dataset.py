@@ -397,7 +397,8 @@ def build_dataset(
     """Load a source and attach a `ColorizationTransform`: indexing the result synthesizes examples on the fly.
 
     Args:
-        source: A source for `load_illustrations`, or an already loaded `datasets.Dataset` with an `image` column.
+        source: A source for `load_illustrations`, or an already loaded `datasets.Dataset` with an `image` column
+            (and a `lineart` column, kept, when it holds real linearts as `load_illustrations` gives them for pairs).
         config, seed, train, output: See `ColorizationTransform` (ignored when `transform` is given).
         split, image_column, lineart_column: See `load_illustrations`.
         max_samples (`int`, *optional*): Keep only the first `max_samples` illustrations.
@@ -410,6 +411,8 @@ def build_dataset(
     import datasets
 
     if isinstance(source, datasets.Dataset):
+        if lineart_column is None and "lineart" in source.column_names:
+            lineart_column = "lineart"  # as `load_illustrations` names a pair's real lineart: keep it
         dataset = _normalize_columns(source, image_column, lineart_column, "the dataset")
     else:
         dataset = load_illustrations(source, split, image_column, lineart_column)
