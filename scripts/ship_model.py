@@ -40,6 +40,7 @@ from stablepaint.models import PaintsTorchGenerator
 from stablepaint.training.gan import GAN_TASKS, colorizer_config
 from stablepaint.training.records import TRAINING_ARGS_NAME, load_training_args, write_gan_model_card
 from stablepaint.training.utils import EMA_WEIGHTS_NAME, list_checkpoints
+from stablepaint.utils.atomic import commit_folder
 
 
 def parse_args(argv=None):
@@ -171,14 +172,19 @@ def training_log(run: Path, until_step: Optional[int] = None) -> Tuple[Dict[str,
     return final, wall / 3600, last
 
 
+def _out_folder(args) -> Path:
+    """`--out`, else the package's shipped folder (`stablepaint/hub/shipped/<name>` of this checkout); its parent made."""
+    out = Path(args.out or Path(__file__).resolve().parents[1] / "stablepaint" / "hub" / "shipped" / args.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def _install(staging: Path, out: Path, name: str, step: int) -> Path:
     """Make `staging` world-readable and move it to `out` in one rename (replacing an older `out`)."""
     os.chmod(staging, 0o755)
     for file in staging.rglob("*"):
         os.chmod(file, 0o755 if file.is_dir() else 0o644)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(staging, out)
+    commit_folder(staging, out)  # one swap with an older `out` (stablepaint.utils.atomic)
     size = sum(file.stat().st_size for file in out.rglob("*") if file.is_file())
     print(f"shipped {name} (step {step}, {size / 1e6:.1f} MB) to {out}")
     return out
@@ -266,8 +272,7 @@ def ship_pipeline(args) -> Path:
         card = _replace_section(card, "Evaluation", text)
     if args.description:
         card = card.replace("---\n", f"---\ndescription: {args.description}\n", 1)
-    out = Path(args.out or Path(__file__).resolve().parents[1] / "stablepaint" / "shipped" / args.name)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(args)
     staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out.parent))  # same file system: atomic rename
     try:
         saved = save_shipped(pipe, args.name, card=card, root=staging)  # staging/<name>: then one rename
@@ -312,8 +317,7 @@ def main(argv=None) -> Path:
     colorizer = build_colorizer(shipped_colorizer_config(args, record, task), checkpoint, ema=not args.no_ema)
     losses, hours, _ = training_log(run, until_step=step)
 
-    out = Path(args.out or Path(__file__).resolve().parents[1] / "stablepaint" / "shipped" / args.name)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(args)
     staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out.parent))  # same file system: atomic rename
     pipe = task.pipeline_class(colorizer=colorizer.to(torch.float16), semantic_encoder=None)
     if args.hint_regions:

@@ -9,21 +9,14 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from stablepaint.commands import BaseStablepaintCommand, CLIError
+from stablepaint.commands import BaseStablepaintCommand, CLIError, cli_error
 from stablepaint.utils.atomic import check_not_input, save_image_atomic
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 #: Pipeline argument names in the messages of the image processor → the command-line names.
-_ARGUMENT_NAMES = {"`lineart`": "LINEART", "`hints`": "--hints", "`mask`": "--mask", "`image`": "--image"}
-
-
-def _cli_message(error: Exception) -> str:
-    message = str(error)
-    for name, flag in _ARGUMENT_NAMES.items():
-        message = message.replace(name, flag)
-    return message
+FLAGS = {"lineart": "LINEART", "hints": "--hints", "mask": "--mask", "image": "--image"}
 
 
 def _load_input(path: Optional[str], flag: str):
@@ -33,10 +26,8 @@ def _load_input(path: Optional[str], flag: str):
         return None
     try:
         return load_image(path, flag)
-    except FileNotFoundError as error:
-        raise CLIError(str(error).replace(f"`{flag}`", flag)) from None
-    except (ValueError, TypeError) as error:
-        raise CLIError(str(error).replace(f"`{flag}`", flag)) from None
+    except (FileNotFoundError, ValueError, TypeError) as error:
+        raise cli_error(error, {flag: flag}) from None
 
 
 def output_paths(output: str, num_images: int, lineart: str) -> List[Path]:
@@ -240,7 +231,7 @@ class ColorizeCommand(BaseStablepaintCommand):
             try:
                 result = pipe(**kwargs).images[0]
             except (ValueError, TypeError) as error:
-                raise CLIError(_cli_message(error)) from None
+                raise cli_error(error, FLAGS) from None
             save_image_atomic(result, path)
         elapsed = time.perf_counter() - start
         written = ", ".join(str(path) for path in paths)

@@ -103,12 +103,13 @@ class PrepareCommand(BaseStablepaintCommand):
                 masks=not args.no_masks,
             )
         except ValueError as error:
-            raise CLIError(str(error).replace("`resolution`", "--resolution")) from None
+            raise cli_error(error, {"resolution": "--resolution"}) from None
         start = time.perf_counter()
         # Everything goes into a hidden sibling folder, renamed onto OUT at the end (replacing a previous dataset
         # only then): a failed or killed run leaves OUT as it was.
         with atomic_folder(output, overwrite=True) as staging:
-            dataset, elapsed = self._write(args, staging, config, start)
+            dataset = self._write(args, staging, config)
+        elapsed = time.perf_counter() - start
         print(
             f"Wrote {len(dataset)} examples ({', '.join(EXAMPLE_COLUMNS)}) to {output} in {elapsed:.1f} s "
             f"({len(dataset) / max(elapsed, 1e-9):.1f} examples/s). Load it with datasets.load_from_disk({str(output)!r})."
@@ -122,7 +123,7 @@ class PrepareCommand(BaseStablepaintCommand):
         return 0
 
     @staticmethod
-    def _write(args, staging: Path, config, start: float):
+    def _write(args, staging: Path, config):
         """The dataset and its card, written into `staging`."""
         from stablepaint.data import prepare_dataset
         from stablepaint.hub.cards import dataset_card, find_attribution
@@ -142,7 +143,6 @@ class PrepareCommand(BaseStablepaintCommand):
             )
         except (ValueError, OSError) as error:
             raise cli_error(error, FLAGS) from None
-        elapsed = time.perf_counter() - start
         real_lineart = find_real_lineart(args)
         card = dataset_card(
             source=str(args.source),
@@ -154,4 +154,4 @@ class PrepareCommand(BaseStablepaintCommand):
             attribution=args.attribution or find_attribution(args.source),
         )
         card.save(staging / "README.md")
-        return dataset, elapsed
+        return dataset

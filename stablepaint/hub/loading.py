@@ -84,13 +84,18 @@ def _load_folder(folder: Path, torch_dtype, device, **kwargs):
         index = read_model_index(folder)
     except ValueError as error:  # not JSON, not UTF-8
         raise ValueError(f"the folder {str(folder)!r} has an unreadable {MODEL_INDEX} ({error}).") from None
-    if not isinstance(index, dict) or "_class_name" not in index:
-        raise ValueError(f"the {MODEL_INDEX} of the folder {str(folder)!r} names no pipeline class (`_class_name`).")
-    try:
-        pipeline_class = pipeline_class_for(index["_class_name"])
-    except ValueError as error:
-        raise ValueError(f"the folder {str(folder)!r}: {error}") from None
+    pipeline_class = _pipeline_class_of(index, f"the folder {str(folder)!r}")
     return _from_pretrained(pipeline_class, str(folder), torch_dtype, device, **kwargs)
+
+
+def _pipeline_class_of(index, where: str):
+    """The pipeline class a loaded `model_index.json` names, or a ValueError naming `where` it came from."""
+    if not isinstance(index, dict) or "_class_name" not in index:
+        raise ValueError(f"the {MODEL_INDEX} of {where} names no pipeline class (`_class_name`).")
+    try:
+        return pipeline_class_for(index["_class_name"])
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
 
 
 def _load_hub(repo_id: str, torch_dtype, device, **kwargs):
@@ -104,8 +109,12 @@ def _load_hub(repo_id: str, torch_dtype, device, **kwargs):
             f"could not load the Hub repository {repo_id!r} ({type(error).__name__}: {reason}). Without network "
             f"access, use one of: {_available(hub=False)}."
         ) from None
-    with open(index_file, encoding="utf-8") as file:
-        pipeline_class = pipeline_class_for(json.load(file).get("_class_name"))
+    try:
+        with open(index_file, encoding="utf-8") as file:
+            index = json.load(file)
+    except ValueError as error:  # not JSON, not UTF-8
+        raise ValueError(f"the Hub repository {repo_id!r} has an unreadable {MODEL_INDEX} ({error}).") from None
+    pipeline_class = _pipeline_class_of(index, f"the Hub repository {repo_id!r}")
     return _from_pretrained(pipeline_class, repo_id, torch_dtype, device, **kwargs)
 
 
