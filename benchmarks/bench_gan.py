@@ -44,11 +44,14 @@ from common import (  # noqa: E402
     CellBudget,
     PeakMemory,
     add_grid_arguments,
+    add_speedup_arguments,
     hardware_label,
     interleaved,
     machine,
     peak_memory_mb,
     resolve_device,
+    speed_up,
+    speedup_label,
     write_report,
 )
 
@@ -142,6 +145,8 @@ def grid(args, device, dtype):
     rows, budget = [], CellBudget(args.max_seconds)
     for name in PIPELINES:
         pipeline, reference = build_pipeline(name, args.config, device, dtype)
+        pipeline.colorizer = speed_up(pipeline.colorizer, args)  # `--channels-last`, `--compile`: the same for both
+        reference = speed_up(reference, args)
         generator = pipeline.colorizer.eval()
         stencil = name == "stenciltorch"
         params = {"generator_params_m": count(generator) / 1e6, "reference_params_m": count(reference) / 1e6}
@@ -285,6 +290,7 @@ def training_throughput(args, device, task_name: str, vgg):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_grid_arguments(parser)
+    add_speedup_arguments(parser)
     parser.add_argument("--config", choices=tuple(CONFIGS), default="default", help="model sizes (see above)")
     parser.add_argument("--tiny", action="store_true", help="same as --config tiny (smoke test)")
     parser.add_argument("--train_resolution", "--train-resolution", type=int, default=256)
@@ -313,7 +319,9 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     dtype = DTYPES[args.dtype]
     info = machine(device)
-    print(f"{hardware_label(info)}; device {device}; config {args.config}; {args.dtype}", flush=True)
+    print(
+        f"{hardware_label(info)}; device {device}; config {args.config}; {args.dtype}{speedup_label(args)}", flush=True
+    )
     print(
         f"{'pipeline':>12} {'cell':>9} {'pipe ms/img':>9} {'G1 ms/img':>9} {'ref ms/img':>9} {'ratio':>6} "
         f"{'img/s':>8} {'peak MB':>9} {'ref MB':>9}"
@@ -334,7 +342,9 @@ def main(argv=None):
     ]
     training = []
     if not args.no_training:
-        vgg = VGG16Features.from_weights(args.vgg_weights).to(device)
+        # Random weights time the same: `--vgg_weights random` where the ImageNet weights are not at hand.
+        vgg = VGG16Features() if args.vgg_weights == "random" else VGG16Features.from_weights(args.vgg_weights)
+        vgg = vgg.to(device).eval().requires_grad_(False)
         print(f"{'task':>13} {'img/s':>8} {'ref img/s':>10} {'ratio':>7} {'peak MB':>9}", end="")
         print(f"   (fp32 training, {args.train_resolution}², batch {args.batch_size})")
         for task in PIPELINES:

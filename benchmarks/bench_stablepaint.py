@@ -45,7 +45,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CellBudget, PeakMemory, hardware_label, machine, resolve_device  # noqa: E402
+from common import (  # noqa: E402
+    CellBudget,
+    PeakMemory,
+    add_speedup_arguments,
+    hardware_label,
+    machine,
+    resolve_device,
+    speed_up,
+    speedup_label,
+)
 
 
 def build_components(args, device):
@@ -325,6 +334,9 @@ def training_throughput(components, args, device, size, batch):
     return rows
 
 
+PIPELINE_NAMES = ("StablePaint", "ControlNet", "Inpaint")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolution", type=int, default=256, help="the size when --sizes is not given")
@@ -350,6 +362,14 @@ def main():
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", type=str, default="auto", help="auto (cuda if available), cpu, cuda")
     parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="inference dtype")
+    parser.add_argument(
+        "--pipelines",
+        nargs="+",
+        default=list(PIPELINE_NAMES),
+        choices=PIPELINE_NAMES,
+        help="pipelines to time (StablePaint always: the ratios are to it)",
+    )
+    add_speedup_arguments(parser)
     parser.add_argument("--out", type=str, default=None, help="a .json file, or a folder for stablepaint.json.")
     args = parser.parse_args()
     if args.steps < 2:
@@ -375,6 +395,11 @@ def main():
         components = build_components(args, device)
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
         pipelines = build_pipelines(components, device, dtype)
+        pipelines = {name: p for name, p in pipelines.items() if name in args.pipelines or name == "StablePaint"}
+        for pipeline in pipelines.values():  # `--channels-last`, `--compile`: the denoising networks
+            pipeline.unet = speed_up(pipeline.unet, args)
+            if getattr(pipeline, "controlnet", None) is not None:
+                pipeline.controlnet = speed_up(pipeline.controlnet, args)
         inputs = make_inputs(size)
         params = {
             "StablePaint": sum(p.numel() for p in components["stablepaint_unet"].parameters()),
@@ -397,7 +422,8 @@ def main():
                         pipeline.vae.enable_slicing()
                     if switch == "xformers":
                         pipeline.enable_xformers_memory_efficient_attention()
-                for name, result in measure(pipelines, inputs, args, device, variant).items():
+                label = variant + speedup_label(args)
+                for name, result in measure(pipelines, inputs, args, device, label).items():
                     results.append({"pipeline": name, "unet_params": params[name], **result})
             if args.training:
                 for row in training_throughput(components, args, device, size, batch):

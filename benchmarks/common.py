@@ -49,6 +49,35 @@ def add_grid_arguments(parser: argparse.ArgumentParser, sizes=(256, 512, 1024), 
     )
 
 
+def add_speedup_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--channels-last`, `--compile` and `--compile-backend`: what `speed_up` applies to the timed networks."""
+    parser.add_argument(
+        "--channels-last", "--channels_last", action="store_true", help="networks in channels_last memory format"
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the timed networks")
+    parser.add_argument(
+        "--compile-backend",
+        "--compile_backend",
+        default="inductor",
+        help="torch.compile backend (default inductor; `eager` runs the same code path without compiling)",
+    )
+
+
+def speed_up(module: torch.nn.Module, args: argparse.Namespace) -> torch.nn.Module:
+    """`module` in channels_last memory format (`--channels-last`) and compiled (`--compile`), as the flags say."""
+    if getattr(args, "channels_last", False):
+        module = module.to(memory_format=torch.channels_last)
+    if getattr(args, "compile", False):
+        module = torch.compile(module, backend=args.compile_backend)
+    return module
+
+
+def speedup_label(args: argparse.Namespace) -> str:
+    """`""`, `"+channels_last"`, `"+compile"` or both, as the flags say."""
+    flags = [name for name in ("channels_last", "compile") if getattr(args, name, False)]
+    return "".join(f"+{name}" for name in flags)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

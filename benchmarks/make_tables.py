@@ -21,10 +21,15 @@ def _f(value, digits=1):
     return f"{value:.{digits}f}"
 
 
+def _speedups(args: dict) -> str:
+    return "".join(f", {name}" for name in ("channels_last", "compile") if args.get(name))
+
+
 def gan_tables(report: dict) -> str:
     hw = report["hardware"]
     lines = [
-        f"Inference, config `{report['args']['config']}`, {report['args']['dtype']} — absolute columns: {hw}",
+        f"Inference, config `{report['args']['config']}`, {report['args']['dtype']}{_speedups(report['args'])} — "
+        f"absolute columns: {hw}",
         "",
         "| pipeline | size | batch | pipeline ÷ UNet2D (time) | G1 forward ÷ UNet2D | peak memory ÷ UNet2D | "
         f"ms / image ({hw}) | images/s | peak MB | UNet2D ms / image |",
@@ -57,6 +62,12 @@ def gan_tables(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _pipeline(row: dict) -> str:
+    """The pipeline, with its attention/compile variant unless it is plain SDPA."""
+    variant = row.get("variant", "sdpa")
+    return row["pipeline"] if variant == "sdpa" else f"{row['pipeline']} ({variant})"
+
+
 def stablepaint_tables(report: dict) -> str:
     hw = report["hardware"]
     steps = report["args"]["steps"]
@@ -69,7 +80,7 @@ def stablepaint_tables(report: dict) -> str:
     ]
     for r in report["results"]:
         lines.append(
-            f"| {r['size']}² | {r['batch']} | {r['pipeline']} | {r['step_vs_stablepaint']:.2f} | {_f(r['step_ms'])} | "
+            f"| {r['size']}² | {r['batch']} | {_pipeline(r)} | {r['step_vs_stablepaint']:.2f} | {_f(r['step_ms'])} | "
             f"{_f(r['call_ms_per_image'])} | {r['images_per_s']:.3f} | {_f(r['peak_mb'])} |"
         )
     for s in report.get("skipped", []):
@@ -118,7 +129,29 @@ def art_workflow_tables(report: dict) -> str:
     return "\n".join(lines)
 
 
-RENDER = {"gan": gan_tables, "stablepaint": stablepaint_tables, "art_workflow_grid": art_workflow_tables}
+def synthesis_tables(report: dict) -> str:
+    """The segmentation-cache comparison of bench_synthesis.py (`--cache-rounds`)."""
+    lines = [
+        f"Training-data synthesis, 1 process, {report['n']} illustrations, {report['segmentation']} — {report['machine']}",
+        "",
+        "| resolution | cached ÷ uncached (warm epochs) | cached ex/s | uncached ex/s | first epoch, cached ÷ uncached "
+        "| identical outputs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report.get("cache", []):
+        lines.append(
+            f"| {r['resolution']}² | **{r['speedup']:.1f}×** | {r['cached_examples_per_s']:.2f} | "
+            f"{r['uncached_examples_per_s']:.2f} | {r['cold_ratio']:.2f} | {'yes' if r['identical'] else 'NO'} |"
+        )
+    return "\n".join(lines)
+
+
+RENDER = {
+    "gan": gan_tables,
+    "stablepaint": stablepaint_tables,
+    "art_workflow_grid": art_workflow_tables,
+    "synthesis": synthesis_tables,
+}
 
 
 def merge(reports):
@@ -154,7 +187,9 @@ def tables(paths) -> str:
         report = json.loads(Path(path).read_text())
         kind = report.get("benchmark")
         if kind not in RENDER:
-            raise ValueError(f"{path}: not a grid report of bench_gan/bench_stablepaint/bench_art_workflow --grid.")
+            raise ValueError(
+                f"{path}: not a grid report of bench_gan/bench_stablepaint/bench_art_workflow --grid/bench_synthesis."
+            )
         groups.setdefault(kind, []).append(report)
     return "\n\n".join(RENDER[kind](merge(reports)) for kind, reports in groups.items())
 

@@ -11,8 +11,10 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import replace_example_docstring
 
 from stablepaint.image_processor import ColorizationImageProcessor
+from stablepaint.pipelines.palette_layers import check_palette_options, finish_regions
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
 from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin
+from stablepaint.reference import with_reference
 from stablepaint.regions import flat_fill
 
 EXAMPLE_DOC_STRING = """
@@ -82,6 +84,10 @@ class FlatFillPipeline(CustomPipelineMixin, DiffusionPipeline):
         generator: Optional[Union[torch.Generator, List[torch.Generator]]] = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        reference=None,
+        reference_lineart=None,
+        palette=None,
+        output_layers: bool = False,
     ):
         r"""
         Fill `lineart`'s regions with the hint colors.
@@ -100,6 +106,9 @@ class FlatFillPipeline(CustomPipelineMixin, DiffusionPipeline):
                 Accepted for the common stablepaint signature; the fill is deterministic.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
             return_dict (`bool`, *optional*, defaults to `True`): Return a `ColorizationPipelineOutput` or a tuple.
+            reference, reference_lineart (*optional*): A colored image of the same character (and its lineart):
+                its matched regions become hints (`stablepaint.reference.reference_hints`).
+            palette, output_layers (*optional*): Palette lock and layered output, as in [`PaintsTorchPipeline.__call__`].
 
         Examples:
 
@@ -108,6 +117,8 @@ class FlatFillPipeline(CustomPipelineMixin, DiffusionPipeline):
         """
         # 1. Check inputs
         self.check_inputs(lineart, output_type)
+        hints = with_reference(lineart, hints, reference, reference_lineart)
+        palette, hints = check_palette_options(self, palette, output_layers, hints)
 
         # 2. Preprocess (at the lineart's own size)
         inputs = self.image_processor.preprocess(lineart, hints=hints, mask=mask, image=image)
@@ -127,6 +138,10 @@ class FlatFillPipeline(CustomPipelineMixin, DiffusionPipeline):
             image=image,
             mask=mask,
         )
+        threshold = round(self.line_threshold * 256)
+        images, layers = finish_regions(
+            self, images, lineart, hints, mask, threshold=threshold, palette=palette, output_layers=output_layers
+        )
         if not return_dict:
             return (images,)
-        return ColorizationPipelineOutput(images=images)
+        return ColorizationPipelineOutput(images=images, layers=layers)

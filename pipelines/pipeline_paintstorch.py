@@ -11,8 +11,11 @@ from diffusers.utils import replace_example_docstring
 from stablepaint.image_processor import ColorizationImageProcessor
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import PaintsTorchGenerator
+from stablepaint.pipelines.paintstorch_fast_inference import FastInferenceMixin
+from stablepaint.pipelines.palette_layers import check_palette_options, finish_regions
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
 from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin, apply_hint_regions, check_bool_options
+from stablepaint.reference import with_reference
 
 EXAMPLE_DOC_STRING = """
     Examples:
@@ -31,7 +34,7 @@ EXAMPLE_DOC_STRING = """
 """
 
 
-class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
+class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipeline):
     r"""
     User-guided lineart colorization with PaintsTorch (Hati et al. 2019; thesis §IV.2): the generator G1 colors the
     lineart from the color-stroke hints and the semantic features F1 of the lineart.
@@ -104,6 +107,10 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
         generator: Optional[Union[torch.Generator, List[torch.Generator]]] = None,
         output_type: str = "pil",
         return_dict: bool = True,
+        reference=None,
+        reference_lineart=None,
+        palette=None,
+        output_layers: bool = False,
     ):
         r"""
         Color `lineart`.
@@ -139,6 +146,18 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
                 Accepted for the common stablepaint signature; the GAN generator is deterministic.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
             return_dict (`bool`, *optional*, defaults to `True`): Return a `ColorizationPipelineOutput` or a tuple.
+            reference (same types as `lineart`, *optional*):
+                A colored image of the same character: every region it matches is hinted with its color
+                (`stablepaint.reference.reference_hints`; `hints` still win in their regions). See
+                docs/reference_coloring.md.
+            reference_lineart (same types, *optional*):
+                The reference's own lineart (pixel-aligned with it); defaults to the reference's dark pixels.
+            palette (list of colors, `.gpl` or swatch image path, PIL image, *optional*):
+                Palette lock: every region takes one palette color, the one nearest in CIELAB to its strokes, else to
+                the model's colors there (`stablepaint.palette.lock_palette`; replaces `flatten_regions`).
+            output_layers (`bool`, *optional*, defaults to `False`):
+                Also return `output.layers`: the lines, flats, color and hints layers of each image
+                (`stablepaint.layers`; save them with `save_layers(layers, "out.psd" or "out.ora")`).
 
         Examples:
 
@@ -147,6 +166,8 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
         """
         # 1. Check inputs
         self.check_inputs(lineart, keep_lines, line_threshold, output_type, flatten_regions)
+        hints = with_reference(lineart, hints, reference, reference_lineart, line_threshold)
+        palette, hints = check_palette_options(self, palette, output_layers, hints)
         image, mask = apply_hint_regions(self, hint_regions, lineart, hints, image, mask, threshold=line_threshold)
 
         # 2. Preprocess
@@ -164,14 +185,16 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
 
         # 4. One forward pass of the generator
         hints_tensor = inputs.hints if self.colorizer.config.hint_channels else None
-        output = self.colorizer(self.prepare_colorizer_input(inputs), hints_tensor, features).sample
+        # (ONNX Runtime on the CPU after `enable_fast_inference()`: FastInferenceMixin)
+        output = self.run_colorizer(self.prepare_colorizer_input(inputs), hints_tensor, features)
         self.maybe_free_model_hooks()
 
         # 5. Postprocess: caller's size, composite outside the mask, optionally the exact lines
         images = self.image_processor.postprocess(
             output, output_type=output_type, original_sizes=inputs.original_sizes, image=image, mask=mask
         )
-        images = self.image_processor.refine_regions(
+        images, layers = finish_regions(
+            self,
             images,
             lineart,
             hints,
@@ -179,8 +202,10 @@ class PaintsTorchPipeline(CustomPipelineMixin, DiffusionPipeline):
             flatten_regions=flatten_regions,
             keep_lines=keep_lines,
             threshold=line_threshold,
+            palette=palette,
+            output_layers=output_layers,
         )
 
         if not return_dict:
             return (images,)
-        return ColorizationPipelineOutput(images=images)
+        return ColorizationPipelineOutput(images=images, layers=layers)

@@ -16,8 +16,10 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from stablepaint.image_processor import OUTPUT_TYPES, ColorizationImageProcessor
 from stablepaint.models.stablepaint import StablePaintContextEncoder
+from stablepaint.pipelines.palette_layers import check_palette_options, finish_regions
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
 from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin, apply_hint_regions, check_bool_options
+from stablepaint.reference import with_reference
 from stablepaint.utils.diffusion_utils import (
     encode_latents,
     encoder_hidden_states,
@@ -270,6 +272,10 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         cross_attention_kwargs: Optional[Dict[str, Any]] = None,
         callback_on_step_end: Optional[Callable[[Any, int, int, Dict], Dict]] = None,
         callback_on_step_end_tensor_inputs: List[str] = ["latents"],
+        reference=None,
+        reference_lineart=None,
+        palette=None,
+        output_layers: bool = False,
     ):
         r"""
         Color `lineart`.
@@ -331,6 +337,8 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
                 a dict replacing the tensors named in `callback_on_step_end_tensor_inputs`.
             callback_on_step_end_tensor_inputs (`List[str]`, *optional*, defaults to `["latents"]`):
                 The tensors passed to `callback_on_step_end`.
+            reference, reference_lineart (*optional*): Color like this image of the same character (see PaintsTorch).
+            palette, output_layers (*optional*): Palette lock and layered output, as in [`PaintsTorchPipeline.__call__`].
 
         Examples:
 
@@ -342,6 +350,8 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             guidance_scale = self.config.default_guidance_scale
         if strength is None:
             strength = 1.0 if image is not None else self.config.context_strength
+        hints = with_reference(lineart, hints, reference, reference_lineart)
+        palette, hints = check_palette_options(self, palette, output_layers, hints)
         image, mask = apply_hint_regions(self, hint_regions, lineart, hints, image, mask)
         self.check_inputs(
             image,
@@ -435,7 +445,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
 
         # 6. Decode and postprocess: back to the caller's size, composited onto `image` outside `mask`
         if output_type == "latent":
-            images = latents
+            images, layers = latents, None
         else:
             decoded = self.vae.decode(unscale_latents(self.vae, latents).to(self.vae.dtype), return_dict=False)[0]
             sizes = [size for size in inputs.original_sizes for _ in range(repeat)]
@@ -446,19 +456,22 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
                 image=None if image is None else _repeat_items(image, repeat),
                 mask=None if mask is None else _repeat_items(mask, repeat),
             )
-            images = self.image_processor.refine_regions(
+            images, layers = finish_regions(
+                self,
                 images,
                 _repeat_items(lineart, repeat),
                 hints=None if hints is None else _repeat_items(hints, repeat),
                 mask=None if mask is None else _repeat_items(mask, repeat),
                 flatten_regions=flatten_regions,
                 keep_lines=keep_lines,
+                palette=palette,
+                output_layers=output_layers,
             )
         self.maybe_free_model_hooks()
 
         if not return_dict:
             return (images,)
-        return ColorizationPipelineOutput(images=images)
+        return ColorizationPipelineOutput(images=images, layers=layers)
 
 
 def _check_strength(value, name: str) -> None:

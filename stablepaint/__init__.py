@@ -15,11 +15,16 @@ __version__ = "0.1.0.dev0"
 
 # Where each public name lives: `stablepaint.<module>`.
 _import_structure = {
+    "batch": ["BatchSummary", "colorize_folder"],
     "data": ["ColorizationTransform", "SynthesisConfig", "build_dataset", "load_illustrations", "synthesize_example"],
     "hub.loading": ["load_pipeline"],
     "hub.registry": ["list_shipped_models"],
     "image_processor": ["ColorizationImageProcessor"],
+    "layers": ["ColorizationLayers", "save_layers"],
+    "palette": ["load_palette", "save_palette"],
+    "reference": ["reference_hints"],
     "synthesis.lineart": ["extract_lineart"],
+    "models.autoencoder_taef2": ["AutoencoderTAEF2"],
     "models.features": ["SemanticFeatureExtractor"],
     "models.paintstorch": ["PaintsTorchCritic", "PaintsTorchGenerator"],
     "models.stenciltorch": ["StencilTorchGuideDecoder"],
@@ -45,6 +50,7 @@ _name_to_module = {name: module for module, names in _import_structure.items() f
 __all__ = sorted(_name_to_module) + ["__version__"]
 
 if TYPE_CHECKING:
+    from stablepaint.batch import BatchSummary, colorize_folder
     from stablepaint.data import (
         ColorizationTransform,
         SynthesisConfig,
@@ -55,6 +61,8 @@ if TYPE_CHECKING:
     from stablepaint.hub.loading import load_pipeline
     from stablepaint.hub.registry import list_shipped_models
     from stablepaint.image_processor import ColorizationImageProcessor
+    from stablepaint.layers import ColorizationLayers, save_layers
+    from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
     from stablepaint.models.features import SemanticFeatureExtractor
     from stablepaint.models.paintstorch import PaintsTorchCritic, PaintsTorchGenerator
     from stablepaint.models.stenciltorch import StencilTorchGuideDecoder
@@ -64,6 +72,7 @@ if TYPE_CHECKING:
         ArtWorkflowInferenceModel,
         ArtWorkflowRegularizer,
     )
+    from stablepaint.palette import load_palette, save_palette
     from stablepaint.pipelines import (
         ArtWorkflowPipeline,
         ArtWorkflowPipelineOutput,
@@ -74,6 +83,7 @@ if TYPE_CHECKING:
         StablePaintPipeline,
         StencilTorchPipeline,
     )
+    from stablepaint.reference import reference_hints
     from stablepaint.synthesis.lineart import extract_lineart
 
 

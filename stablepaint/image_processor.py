@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.utils import CONFIG_NAME
 
+from stablepaint.palette import lock_palette
 from stablepaint.regions import fill_hinted_regions as _fill_hinted_regions
 from stablepaint.regions import flatten_regions as _flatten_regions
 from stablepaint.regions import keep_lines as _keep_lines
@@ -34,10 +35,10 @@ from stablepaint.utils.image_io import (
     check_aspect_ratio,
     check_model_output,
     flatten_alpha,
+    image_stroke_map,
     load_batch,
     load_batch_like,
     resize,
-    resize_stroke_map,
     to_hint_rgba,
     to_mask_l,
     to_tensor,
@@ -284,7 +285,7 @@ class ColorizationImageProcessor(ConfigMixin):
         if hints_images is None:
             hints_tensor = torch.zeros(batch_size, 4, *hint_size)
         else:
-            hints_tensor = torch.stack([resize_stroke_map(to_tensor(item), hint_size) for item in hints_images])
+            hints_tensor = torch.stack([image_stroke_map(item, hint_size) for item in hints_images])
             stroke = hints_tensor[:, 3:]
             hints_tensor = torch.cat([self.normalize(hints_tensor[:, :3]) * stroke, stroke], dim=1)
             hints_tensor = broadcast(hints_tensor, batch_size)
@@ -362,10 +363,10 @@ class ColorizationImageProcessor(ConfigMixin):
         for index, size in enumerate(sizes):
             item = images[index : index + 1]
             if tuple(item.shape[-2:]) != size:
-                item = F.interpolate(item, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+                item = F.interpolate(item, size=size, mode="bicubic", align_corners=False, antialias=True).clamp_(0, 1)
             item = item[0].permute(1, 2, 0).numpy()
-            if output_type == "pil":
-                item = (item * 255).round().astype(np.uint8)
+            if output_type == "pil":  # in place, on this call's own copy: no more page-sized float copies
+                item = np.round(np.multiply(item, 255, out=item), out=item).astype(np.uint8)
             if composite:
                 keep_image = np.asarray(
                     resize(flatten_alpha(keep_images[index], "image"), size, PIL.Image.Resampling.BICUBIC)
@@ -424,10 +425,13 @@ class ColorizationImageProcessor(ConfigMixin):
         flatten_regions: bool = False,
         keep_lines: bool = False,
         threshold: int = 128,
+        palette=None,
     ):
-        """The tail every pipeline applies to its `postprocess` output, in this order: `flatten_regions` (one color per
-        region, guided by `hints`), then `keep_lines` (the lineart's lines copied in exactly). Both off: `images`."""
-        if flatten_regions:
+        """The tail of every pipeline's `postprocess` output: `flatten_regions` (one color per region, guided by `hints`;
+        with a `palette`: `stablepaint.palette.lock_palette` instead), then `keep_lines` (the lines copied in exactly)."""
+        if palette is not None:
+            images = lock_palette(images, lineart, palette, hints, threshold, mask, **self._region_settings())
+        elif flatten_regions:
             images = self.flatten_regions(images, lineart, hints=hints, threshold=threshold, mask=mask)
         if keep_lines:
             images = self.keep_lines(images, lineart, threshold=threshold, mask=mask)

@@ -20,15 +20,14 @@ from stablepaint.utils.image_io import (
     ImageInput,
     check_aspect_ratio,
     flatten_alpha,
+    image_stroke_map,
     load_batch,
     load_batch_like,
     output_arrays,
     rebuild_output,
     resize,
-    resize_stroke_map,
     to_hint_rgba,
     to_mask_l,
-    to_tensor,
 )
 
 _CODE_SHIFTS = (16, 8, 0)
@@ -91,6 +90,59 @@ def majority_codes(labels: np.ndarray, num_regions: int, codes: np.ndarray, stro
     return region_codes
 
 
+def region_medians(values: np.ndarray, labels: np.ndarray, regions: np.ndarray, chunk: int = 1 << 14) -> np.ndarray:
+    """`ndimage.median(values, labels, regions)` for 8-bit `values`, the same numbers (the mean of the two middle
+    values for an even count) from per-region histograms: no sort of the whole image, and memory bounded by
+    `chunk` regions x 256 counts at a time (large pages).
+
+    Args:
+        values (`np.ndarray`): `(H, W)` uint8.
+        labels (`np.ndarray`): `(H, W)` int labels, 0 = no region.
+        regions (`np.ndarray`): The labels (>= 1) whose median to return; each must have pixels.
+        chunk (`int`, *optional*): Regions per pass.
+
+    Returns:
+        `np.ndarray`: float64 medians, one per entry of `regions`.
+    """
+    regions = np.asarray(regions, dtype=np.int64)
+    medians = np.zeros(len(regions), dtype=np.float64)
+    if not len(regions):
+        return medians
+    top = int(labels.max()) + 1
+    for start in range(0, top, chunk):
+        stop = min(top, start + chunk)
+        wanted = (regions >= start) & (regions < stop)
+        if not wanted.any():
+            continue
+        if start == 0 and stop == top:
+            inside, keys = labels, np.multiply(labels, 256, dtype=np.int64)
+        else:
+            inside = (labels >= start) & (labels < stop)
+            keys = (labels[inside].astype(np.int64) - start) * 256
+        keys += values if inside is labels else values[inside]
+        counts = np.bincount(keys.ravel(), minlength=(stop - start) * 256).reshape(stop - start, 256)
+        del keys
+        cumulative = np.cumsum(counts[regions[wanted] - start], axis=1)
+        total = cumulative[:, -1:]
+        low = (cumulative <= (total - 1) // 2).sum(axis=1)  # the value at rank (k - 1) // 2
+        high = (cumulative <= total // 2).sum(axis=1)  # the value at rank k // 2
+        medians[wanted] = (low.astype(np.float64) + high.astype(np.float64)) / 2.0
+    return medians
+
+
+def stroke_map(hints: PIL.Image.Image, size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+    """Where the strokes of RGBA hints (alpha in {0, 255}, from `to_hint_rgba`) are at `size`, and their 8-bit
+    colors: `resize_stroke_map`'s result as `(stroke (H, W) bool, colors (H, W, 3) uint8, 0 off the strokes)`. Hints
+    already at `size` are read in 8 bits (no float copy of a large page)."""
+    if (hints.height, hints.width) == tuple(size):
+        array = np.asarray(hints)
+        stroke = array[..., 3] >= 128
+        return stroke, np.where(stroke[..., None], array[..., :3], 0).astype(np.uint8)
+    rgba = image_stroke_map(hints, size)
+    colors = np.round(rgba[:3].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    return rgba[3].numpy() > 0, colors
+
+
 def flat_fill(lineart: np.ndarray, hints: np.ndarray, line_threshold: float = 0.5) -> np.ndarray:
     """The flat-fill baseline on one lineart: every region takes the majority color of the strokes inside it or, for
     a region without strokes, the color of the stroke pixel nearest to it; line pixels take the color of the nearest
@@ -108,7 +160,9 @@ def flat_fill(lineart: np.ndarray, hints: np.ndarray, line_threshold: float = 0.
     stroke = hints[3] >= 0.5
     if not stroke.any():
         return np.ones((height, width, 3), dtype=np.float32)
-    codes = color_codes(np.round(np.moveaxis(hints[:3], 0, -1) * 255))
+    codes = np.zeros((height, width), dtype=np.int32)  # color_codes, a channel at a time (large pages)
+    for channel, shift in enumerate(_CODE_SHIFTS):
+        codes |= np.round(hints[channel] * 255).astype(np.int32) << shift
     labels, num_regions = label_regions(lineart, line_threshold)
     # 1. Regions with strokes: the majority color of their stroke pixels.
     region_codes = majority_codes(labels, num_regions, codes, stroke)
@@ -122,9 +176,11 @@ def flat_fill(lineart: np.ndarray, hints: np.ndarray, line_threshold: float = 0.
     # 3. Line pixels take the color of the nearest region pixel (only visible where the lines are gray).
     _, (region_y, region_x) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
     filled_labels = labels[region_y, region_x] if num_regions else labels
-    pixel_codes = region_codes[filled_labels]
-    pixel_codes = np.where(pixel_codes < 0, codes[nearest_y, nearest_x], pixel_codes)  # no region at all
-    return (codes_to_rgb(pixel_codes) / 255.0).astype(np.float32)
+    del region_y, region_x
+    rgb = codes_to_rgb(region_codes)[filled_labels]  # a table lookup per pixel, in 8 bits
+    missing = (region_codes < 0)[filled_labels]  # no region at all: the nearest stroke's color
+    rgb[missing] = codes_to_rgb(codes[nearest_y[missing], nearest_x[missing]])
+    return rgb.astype(np.float32) / np.float32(255)  # the same float32 values as `/ 255.0` in float64
 
 
 def keep_lines(
@@ -219,19 +275,20 @@ def flatten_regions(
         stroke_labels, painted = None, np.zeros(num_regions, dtype=bool)
         if strokes is not None:
             check_aspect_ratio(strokes[index], gray.shape, "hints", "`lineart`", aspect_ratio_tolerance)
-            stroke = resize_stroke_map(to_tensor(strokes[index]), gray.shape)[3].numpy() > 0
+            stroke = stroke_map(strokes[index], gray.shape)[0]
             stroke_labels = np.where(stroke, labels, 0)
             painted = np.bincount(stroke_labels.ravel(), minlength=num_regions + 1)[1:] > 0
         # (regions + 1, 3): row 0 (lines, outside the mask) is never read
         colors = np.zeros((num_regions + 1, 3), dtype=np.float64)
+        median = ndimage.median if scale is not None else region_medians  # 8-bit outputs: histograms, same values
         for channel in range(3):  # a loop over channels, not pixels; each region's median is taken once
             if (~painted).any():
-                colors[1:][~painted, channel] = ndimage.median(array[..., channel], labels, regions[~painted])
+                colors[1:][~painted, channel] = median(array[..., channel], labels, regions[~painted])
             if painted.any():
-                colors[1:][painted, channel] = ndimage.median(array[..., channel], stroke_labels, regions[painted])
+                colors[1:][painted, channel] = median(array[..., channel], stroke_labels, regions[painted])
+        table = np.round(colors).astype(array.dtype) if scale is None else colors.astype(array.dtype)
         region = labels > 0
-        values = colors[labels[region]]
-        array[region] = np.round(values).astype(array.dtype) if scale is None else values.astype(array.dtype)
+        array[region] = table[labels[region]]  # a table lookup: no float64 copy of the page
     return rebuild_output(images, arrays, scale)
 
 
@@ -291,21 +348,23 @@ def fill_hinted_regions(
             canvas = np.array(resize(flatten_alpha(images[index], "image"), size, PIL.Image.Resampling.BICUBIC))
         else:
             canvas = np.full(size + (3,), 255, dtype=np.uint8)
-        rgba = resize_stroke_map(to_tensor(strokes[index]), size)
-        stroke = rgba[3].numpy() > 0
-        colors = np.round(rgba[:3].permute(1, 2, 0).numpy() * 255)
+        stroke, colors = stroke_map(strokes[index], size)
         labels, num_regions = label_regions(gray, threshold, inside)
         stroke_labels = np.where(stroke, labels, 0)
         painted = np.flatnonzero(np.bincount(stroke_labels.ravel(), minlength=num_regions + 1)[1:]) + 1
         area = inside.copy()
         if painted.size:
             any_painted = True
-            table = codes_to_rgb(majority_codes(labels, num_regions, color_codes(colors), stroke))
-            region = np.isin(labels, painted)
+            codes = np.zeros(size, dtype=np.int64)
+            codes[stroke] = color_codes(colors[stroke])  # only the stroke pixels are read
+            table = codes_to_rgb(majority_codes(labels, num_regions, codes, stroke))
+            is_painted = np.zeros(num_regions + 1, dtype=bool)
+            is_painted[painted] = True
+            region = is_painted[labels]
             canvas[region] = table[labels[region]]
             area &= ~region
         filled.append(PIL.Image.fromarray(canvas, "RGB"))
-        new_masks.append(PIL.Image.fromarray(np.where(area, 255, 0).astype(np.uint8), "L"))
+        new_masks.append(PIL.Image.fromarray(area * np.uint8(255), "L"))
     if not any_painted:
         return image, mask
     return filled, new_masks

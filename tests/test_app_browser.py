@@ -1,5 +1,6 @@
 """The web app end to end in a real headless Chromium (Debian's `chromium` + `chromium-driver`, driven by Selenium):
-load the page, upload a lineart, draw a color stroke, click Run, get the colored image back.
+load the page, upload a lineart, see the live preview color it, draw a color stroke and see the preview change
+without pressing Run, click Run, get the colored image back.
 
 The screenshot is kept in `outputs/test-artifacts/app.png` (ignored by git). Skips only when chromium, chromedriver
 or the Python packages are missing on this machine; CI installs them (`.ci/run`)."""
@@ -126,6 +127,29 @@ def test_upload_draw_run_in_headless_chromium(served_app, browser, tmp_path):
         raise
 
 
+def result_source(browser):
+    """The `src` of the result image, or `None` while there is none."""
+    from selenium.webdriver.common.by import By
+
+    sources = [img.get_attribute("src") for img in browser.find_elements(By.CSS_SELECTOR, "#result img")]
+    return next((source for source in sources if source), None)
+
+
+def fetch_image(source: str) -> PIL.Image.Image:
+    if source.startswith("data:"):
+        import base64
+
+        return PIL.Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
+    with urllib.request.urlopen(source, timeout=30) as response:
+        return PIL.Image.open(io.BytesIO(response.read()))
+
+
+def status_text(browser) -> str:
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(By.ID, "status").text
+
+
 def upload_draw_run(served_app, browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -151,6 +175,12 @@ def upload_draw_run(served_app, browser, tmp_path):
     )
     time.sleep(1.0)  # let the editor finish drawing the background before painting over it
 
+    # 2b. Live preview (on by default for a GAN model): the lineart is colored without pressing Run.
+    assert browser.find_element(By.CSS_SELECTOR, "#live-preview input[type=checkbox]").is_selected()
+    first_preview = wait_for(lambda: result_source(browser), timeout=120, what="the live preview of the lineart")
+    assert status_text(browser).startswith("Live preview")
+    assert calls and all(call["hints"] is None for call in calls)  # no stroke yet
+
     # 3. Draw a stroke with the hints brush: a mouse drag across the middle of the visible canvas.
     brush = browser.find_element(By.CSS_SELECTOR, "#hints-editor button[aria-label='Brush']")
     brush.click()
@@ -159,32 +189,37 @@ def upload_draw_run(served_app, browser, tmp_path):
     for step in range(1, 9):
         stroke = stroke.move_by_offset(10, 5 if step % 2 else 0)
     stroke.release().perform()
-    time.sleep(1.0)
 
-    # 4. Run, and wait for the result image.
-    browser.find_element(By.ID, "run").click()
-    source = wait_for(
-        lambda: next(
-            (
-                img.get_attribute("src")
-                for img in browser.find_elements(By.CSS_SELECTOR, "#result img")
-                if img.get_attribute("src")
-            ),
-            None,
-        ),
+    # 3b. Without pressing Run, the live preview re-colors with the stroke: the image shown changes.
+    wait_for(
+        lambda: calls[-1]["hints"] is not None and result_source(browser) not in (None, first_preview),
         timeout=120,
-        what="the result image",
+        what="the live preview to re-color with the stroke",
     )
+    preview_calls = len(calls)
+    before = np.asarray(fetch_image(first_preview).convert("RGB"), dtype=int)
+    after = np.asarray(fetch_image(result_source(browser)).convert("RGB"), dtype=int)
+    assert before.shape == after.shape == (height, width, 3)
+    assert np.abs(after - before).max() > 0, "the live preview did not change with the stroke"
+
+    # 4. Run, and wait for its result (the status line says Run's message, not the preview's).
+    browser.find_element(By.ID, "run").click()
+    wait_for(
+        lambda: len(calls) > preview_calls and status_text(browser).startswith("Colored"),
+        timeout=120,
+        what="the result of Run",
+    )
+    source = result_source(browser)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / "app.png"
     browser.save_screenshot(str(screenshot))
     print(f"screenshot of the app: {screenshot}")
 
     # The server got the uploaded lineart and the painted stroke, in its own color.
-    assert len(calls) == 1
-    assert calls[0]["lineart"].size == LINEART_SIZE
-    assert np.array_equal(np.asarray(calls[0]["lineart"]) < 128, lineart < 128)
-    hints = calls[0]["hints"]
+    assert len(calls) == preview_calls + 1  # one call for Run
+    assert calls[-1]["lineart"].size == LINEART_SIZE
+    assert np.array_equal(np.asarray(calls[-1]["lineart"]) < 128, lineart < 128)
+    hints = calls[-1]["hints"]
     assert hints is not None, "the stroke drawn in the browser did not reach the app"
     hints = np.asarray(hints)
     stroke_pixels = hints[..., 3] == 255
@@ -192,14 +227,7 @@ def upload_draw_run(served_app, browser, tmp_path):
     assert np.abs(hints[stroke_pixels][:, :3].astype(int) - HINT_COLOR).max() <= 8
 
     # The browser shows a colored image of the lineart's size.
-    if source.startswith("data:"):
-        import base64
-
-        data = base64.b64decode(source.split(",", 1)[1])
-    else:
-        with urllib.request.urlopen(source, timeout=30) as response:
-            data = response.read()
-    result = PIL.Image.open(io.BytesIO(data))
+    result = fetch_image(source)
     assert result.size == LINEART_SIZE
     assert result.convert("RGB").getextrema() != ((255, 255), (255, 255), (255, 255))
     # The app wrote its files in its own temp folder.

@@ -111,9 +111,7 @@ def run_load(
                 raise TimeoutError(f"the load did not finish in {timeout} s")
             lineart = {"background": handle_file(str(linearts[index])), "layers": [], "composite": None}
             start = time.perf_counter()
-            result = client.predict(
-                MODEL, lineart, None, None, None, 0, 1, 1, True, False, "model default", api_name="/run"
-            )
+            result = client.predict(MODEL, lineart, *RUN_SETTINGS, api_name="/run")
             latencies.append(time.perf_counter() - start)
             if temp_dir is not None:
                 cached[0] = max(cached[0], len(cached_files(temp_dir)))
@@ -144,6 +142,11 @@ def run_load(
     return {"figures": figures, "marks": [marks for _, marks in outcomes]}
 
 
+# The /run API's inputs after the model and the lineart: hints, mask, previous image, seed, steps, images, keep lines,
+# flatten regions, stroked regions, palette text, palette file, layers, reference.
+RUN_SETTINGS = (None, None, None, 0, 1, 1, True, False, "model default", "", None, "none", None)
+
+
 @contextlib.contextmanager
 def serve(folder: Path, model: str = "tiny", max_upload_mb: float = 1):
     """The app on a free 127.0.0.1 port (launched with the default host) offering `MODEL`: a tiny PaintsTorch pipeline
@@ -161,7 +164,7 @@ def serve(folder: Path, model: str = "tiny", max_upload_mb: float = 1):
         max_image_size=256,
         max_upload_mb=max_upload_mb,
         temp_dir=temp_dir,
-        purge_on_session_end=True,
+        purge_delay=0.5,  # the default purge, sooner than the app's 60 s so that the test need not wait
     )
     port = free_port()
     launch_app(demo, port=port, prevent_thread_lock=True, quiet=True)  # the default host
@@ -225,7 +228,7 @@ def test_a_non_image_is_refused_with_a_message(served_app, tmp_path):
     try:
         lineart = {"background": handle_file(str(text)), "layers": [], "composite": None}
         with pytest.raises(Exception, match="The lineart is not an image this app can read") as error:
-            client.predict(MODEL, lineart, None, None, None, 0, 1, 1, True, False, "model default", api_name="/run")
+            client.predict(MODEL, lineart, *RUN_SETTINGS, api_name="/run")
     finally:
         client.close()
     assert "Traceback" not in str(error.value)
@@ -262,3 +265,80 @@ def test_purge_keeps_top_level_files_and_files_touched_after_the_cutoff(tmp_path
     assert not old.exists() and new.exists() and (tmp_path / "certificate.pem").exists()
     assert old.parent.is_dir()  # folders stay: a concurrent write into one never fails
     assert purge_session_files(tmp_path / "missing") == 0
+
+
+class _Session:
+    def __init__(self, closed):
+        self.is_closed = closed
+
+
+class _Demo:
+    """What `SessionFileCleanup` reads of a launched gradio Blocks: its sessions and whether each has disconnected."""
+
+    def __init__(self, **sessions):
+        self.state_holder = type("Holder", (), {})()
+        self.state_holder.session_data = {key: _Session(closed) for key, closed in sessions.items()}
+
+
+def _cache(tmp_path, age=60.0):
+    path = tmp_path / "hash-a" / "result.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    os.utime(path, (time.time() - age, time.time() - age))
+    return path
+
+
+def test_the_purge_waits_and_runs_once_the_last_session_has_ended(tmp_path):
+    from stablepaint.app.session_files import SessionFileCleanup
+
+    cached = _cache(tmp_path)
+    demo = _Demo(a=False, b=False)
+    cleanup = SessionFileCleanup(demo, tmp_path, delay=0.3)
+    demo.state_holder.session_data["a"].is_closed = True
+    cleanup.session_ended("a")  # b is still open: no purge is even scheduled
+    assert cleanup._timer is None
+    demo.state_holder.session_data["b"].is_closed = True
+    cleanup.session_ended("b")
+    assert cached.exists()  # not at once: the purge waits `delay` seconds
+    cleanup._timer.join(5)
+    assert not cached.exists() and cleanup.purged == 1 and cleanup.skipped == 0
+
+
+def test_a_tab_that_lost_its_connection_and_keeps_working_keeps_its_files(tmp_path):
+    """gradio calls `unload` when a live tab's heartbeat drops under load (the tab stays `is_closed`); its next upload
+    or Run writes to the cache, which calls the purge off: the files it still shows are not deleted under it."""
+    from stablepaint.app.session_files import SessionFileCleanup
+
+    cached = _cache(tmp_path)
+    cleanup = SessionFileCleanup(_Demo(a=True), tmp_path, delay=0.3)
+    cleanup.session_ended("a")
+    time.sleep(0.05)
+    (tmp_path / "hash-b").mkdir()
+    (tmp_path / "hash-b" / "upload.png").write_bytes(b"y")  # the same tab uploads a stroke during the wait
+    cleanup._timer.join(5)
+    assert cached.exists() and (tmp_path / "hash-b" / "upload.png").exists()
+    assert cleanup.purged == 0 and cleanup.skipped == 1
+
+
+def test_a_session_that_opens_during_the_wait_calls_the_purge_off(tmp_path):
+    from stablepaint.app.session_files import SessionFileCleanup
+
+    cached = _cache(tmp_path)
+    demo = _Demo(a=True)
+    cleanup = SessionFileCleanup(demo, tmp_path, delay=0.3)
+    cleanup.session_ended("a")
+    demo.state_holder.session_data["c"] = _Session(False)  # a new visitor arrives
+    cleanup._timer.join(5)
+    assert cached.exists() and cleanup.skipped == 1
+    cleanup.session_ended("a")
+    cleanup.cancel()  # the app closes: nothing runs after it
+    time.sleep(0.5)
+    assert cached.exists()
+
+
+def test_the_purge_delay_is_checked(tmp_path):
+    from stablepaint.app.session_files import SessionFileCleanup
+
+    for delay in (-1, float("nan")):
+        with pytest.raises(ValueError, match="purge_delay"):
+            SessionFileCleanup(_Demo(), tmp_path, delay=delay)

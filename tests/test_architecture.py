@@ -102,8 +102,11 @@ def _layer(module: str) -> str:
 ALLOWED = {
     "utils": set(),
     "synthesis": {"utils"},
-    "image_processor": {"utils", "regions"},
+    "image_processor": {"utils", "regions", "palette"},
     "regions": {"utils"},
+    "palette": {"utils", "regions"},  # palette lock, .gpl files
+    "layers": {"utils", "regions", "palette"},  # layered output: .psd / .ora
+    "reference": {"utils", "regions"},  # reference coloring: region correspondence → dense hints
     "losses": {"utils"},
     "models": {"utils", "losses"},
     "metrics": {"utils", "regions", "models"},
@@ -116,6 +119,9 @@ ALLOWED = {
         "utils",
         "image_processor",
         "regions",
+        "reference",
+        "palette",
+        "layers",
         "losses",
         "models",
         "hub.registry",
@@ -123,6 +129,7 @@ ALLOWED = {
         "hub.remote_code",
     },
     "hub.loading": {"hub.registry", "pipelines"},
+    "batch": {"utils"},  # folders of linearts through a pipeline object it is given (imports no pipeline)
     "data": {"utils", "synthesis", "image_processor"},
     "training": {
         "utils",
@@ -150,7 +157,18 @@ ALLOWED = {
         "hub.registry",
     },
     "export": {"utils", "models", "pipelines"},
-    "app": {"utils", "synthesis", "image_processor", "regions", "pipelines", "hub.loading", "hub.registry"},
+    "app": {
+        "utils",
+        "synthesis",
+        "image_processor",
+        "regions",
+        "pipelines",
+        "hub.loading",
+        "hub.registry",
+        "batch",
+        "palette",
+        "layers",
+    },
     "commands": {
         "utils",
         "synthesis",
@@ -162,6 +180,9 @@ ALLOWED = {
         "evaluation",
         "export",
         "app",
+        "batch",
+        "palette",
+        "layers",
     },
 }
 

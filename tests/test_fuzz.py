@@ -46,6 +46,7 @@ def names_an_argument(error: Exception, names=ARGUMENTS) -> bool:
 # ---------------------------------------------------------------------------------------------------- strategies
 
 sides = st.integers(1, MAX_SIDE)
+BOOLEANS = st.booleans()
 special_floats = st.sampled_from([0.0, 1.0, 0.5, -0.1, 1.5, np.nan, np.inf, -np.inf, 255.0])
 
 
@@ -445,13 +446,23 @@ def test_pipeline_call(pipelines, folder, name, data):
     check_output(images, kwargs, (lineart.height, lineart.width))
 
 
+BAD_INTEGERS = np.full((8, 8, 4), 300, np.int64)  # an integer array out of 0..255
+
+
 @pytest.mark.slow
 @FIXTURES
-@given(data=st.data())
-def test_art_workflow_generate_invert_edit(pipelines, folder, data):
+@given(data=st.data(), fixed=st.none())
+# defect 3: `generate(bad)` and `edit(state, stage, image=bad)` named `lineart`, an argument they do not have
+@example(data=None, fixed={"sketch": BAD_INTEGERS[..., 0]})
+@example(data=None, fixed={"stage": 0, "image": BAD_INTEGERS})
+@example(data=None, fixed={"stage": 1, "image": BAD_INTEGERS})
+def test_art_workflow_generate_invert_edit(pipelines, folder, data, fixed):
     pipe = pipelines["art-workflow"]
-    kwargs = data.draw(pipeline_arguments(folder, inpaints=False), label="kwargs")
-    kwargs.pop("keep_lines", None)
+    if fixed is None:
+        kwargs = data.draw(pipeline_arguments(folder, inpaints=False), label="kwargs")
+        kwargs.pop("keep_lines", None)
+    else:
+        kwargs = {"lineart": fixed.get("sketch", np.full((8, 8), 200, np.uint8)), "output_type": "np"}
     sketch = kwargs.pop("lineart")
     try:
         images = pipe.generate(sketch, hint_steps=1, generator=torch.Generator().manual_seed(0), **kwargs).images
@@ -463,15 +474,19 @@ def test_art_workflow_generate_invert_edit(pipelines, folder, data):
     # invert the result, then edit a fuzzed stage with a fuzzed image or latent
     artwork = images if kwargs["output_type"] == "pil" else images[:1]
     try:
-        state = pipe.invert(
-            artwork, optimize_steps=data.draw(st.integers(0, 1)), perceptual_weight=0.0, output_type="np"
-        )
+        steps = 0 if fixed else data.draw(st.integers(0, 1))
+        state = pipe.invert(artwork, optimize_steps=steps, perceptual_weight=0.0, output_type="np")
     except LIBRARY_ERRORS as error:
         assert names_an_argument(error, ("artwork", "output_type")), error
         return
-    stage = data.draw(st.sampled_from([0, 1, 2, 3, -1, "sketch", "flat", "final", "nope", 1.0, True]), label="stage")
-    edit = {}
-    what = data.draw(st.sampled_from(["image", "latent", "none"]), label="edit")
+    if fixed:
+        stage, edit, what = fixed["stage"], {"image": fixed["image"]}, "fixed"
+    else:
+        stage = data.draw(
+            st.sampled_from([0, 1, 2, 3, -1, "sketch", "flat", "final", "nope", 1.0, True]), label="stage"
+        )
+        edit = {}
+        what = data.draw(st.sampled_from(["image", "latent", "none"]), label="edit")
     if what == "image":
         edit["image"] = data.draw(images_of_any_kind(folder, size.height, size.width), label="image")
     elif what == "latent":
@@ -514,15 +529,23 @@ def pipeline_names(draw, folder):
 
 
 @FIXTURES
-@given(data=st.data())
-@example(data=None)  # defect 4: a folder whose model_index.json is not JSON raised json.JSONDecodeError, unnamed
-def test_load_pipeline(folder, data):
+@given(data=st.data(), index=st.none())
+# defect 4: a folder whose model_index.json is not JSON (json.JSONDecodeError), not an object (AttributeError) or
+# names no class ("None is not a stablepaint pipeline class") gave an error that did not name the folder
+@example(data=None, index="{not json")
+@example(data=None, index="{}")
+@example(data=None, index="[]")
+@example(data=None, index='{"_class_name": "Nope"}')
+@example(data=None, index="~0")  # defect 8 (deep run): load_pipeline("~0") raised RuntimeError (no home directory)
+def test_load_pipeline(folder, data, index):
     from stablepaint.hub.loading import load_pipeline
 
-    if data is None:
-        name = folder / "bad_json_example"
+    if index == "~0":
+        name = index
+    elif index is not None:  # a folder holding this model_index.json
+        name = folder / f"index_example_{abs(hash(index))}"
         name.mkdir(exist_ok=True)
-        (name / "model_index.json").write_text("{not json")
+        (name / "model_index.json").write_text(index)
     else:
         name = data.draw(pipeline_names(folder), label="name_or_path")
     try:
@@ -609,15 +632,45 @@ def command_lines(draw, folder, command):
     return argv
 
 
+# Defects 5 and 6: `prepare` and `evaluate` said `source`, `batch_size`, `regimes` (the library's names), and `lineart`
+# with an unknown OUT suffix failed after extracting, naming no argument; 9 and 10 (deep run): `--sigma 0` and
+# `--sigma inf` (OverflowError in scipy). Each with the flag its message must start with.
+CLI_DEFECTS = [
+    (("prepare", "{missing}", "{out}"), "SRC"),
+    (("evaluate", "--model", "flat-fill", "--data", "{missing}", "--out", "{out}"), "--data"),
+    (("evaluate", "--model", "flat-fill", "--data", "{missing}", "--out", "{out}", "--batch-size", "0"), "--batch"),
+    (("evaluate", "--model", "flat-fill", "--data", "{missing}", "--out", "{out}", "--regimes", ","), "--regimes"),
+    (("lineart", "{good}", "{out}.nope"), "OUT"),
+    (("lineart", "{good}", "{out}.png", "--sigma", "0"), "--sigma"),
+    (("lineart", "{good}", "{out}.png", "--sigma", "inf"), "--sigma"),
+]
+
+
+def _with_examples(test, examples):
+    for argv, flag in examples:
+        test = example(data=None, fixed=(argv, flag))(test)
+    return test
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["colorize", "lineart", "prepare", "evaluate"])
 @FIXTURES
-@given(data=st.data())
-def test_command_line(folder, command, data):
+@given(data=st.data(), fixed=st.none())
+@lambda test: _with_examples(test, CLI_DEFECTS)
+def test_command_line(folder, command, data, fixed):
     """Exit 0, or exit 2 with one line `stablepaint <command>: error: ...` (argparse: usage, then `error:`)."""
     from stablepaint.commands.stablepaint_cli import main
 
-    argv = data.draw(command_lines(folder, command), label="argv")
+    if fixed is None:
+        argv, flag = data.draw(command_lines(folder, command), label="argv"), None
+    else:
+        argv, flag = fixed
+        if argv[0] != command:  # the examples of the other parametrizations
+            return
+        good = folder / "good.png"
+        PIL.Image.new("RGB", (16, 16), (200, 200, 200)).save(good)
+        paths = {"missing": str(folder / "missing"), "out": str(folder / "out_example"), "good": str(good)}
+        argv = [arg.format(**paths) for arg in argv]
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -634,26 +687,36 @@ def test_command_line(folder, command, data):
         # names the argument as the command line spells it: a flag or a positional's metavar
         message = lines[-1].split(": error: ", 1)[1]
         assert any(name in message for name in CLI_NAMES), message
+        assert flag is None or (len(lines) == 1 and message.startswith(flag)), lines
     else:
-        assert code == 0, stderr.getvalue()
+        assert flag is None and code == 0, stderr.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------------- dataset transform
 
 
 @FIXTURES
-@given(data=st.data())
-def test_dataset_transform(folder, data):
+@given(data=st.data(), fixed=st.none())
+# defect 7: a `lineart` cell of a wrong type raised AttributeError ('bytes' object has no attribute 'convert')
+@example(data=None, fixed={"image": PIL.Image.new("CMYK", (9, 23)), "lineart": [b"bytes"]})
+# defect 7: a float "F" illustration in [0, 1] was clipped to a black image (PIL's convert), silently
+@example(data=None, fixed={"image": PIL.Image.fromarray(np.full((16, 16), 0.8, np.float32), "F")})
+def test_dataset_transform(folder, data, fixed):
     from stablepaint.data.dataset import EXAMPLE_COLUMNS, ColorizationTransform, SynthesisConfig
 
-    config = SynthesisConfig(resolution=8, n_colors=4, segmentation="slic", simplify=data.draw(st.booleans()))
-    transform = ColorizationTransform(config, seed=0, output=data.draw(st.sampled_from(["pt", "pil"])))
-    height, width = data.draw(sides), data.draw(sides)
-    image = data.draw(
-        st.one_of(pil_images(height=height, width=width), arrays(height, width), WRONG_TYPES), label="image"
-    )
-    batch = {"image": [image], "__index__": [0]}
-    if data.draw(st.booleans()):
+    draw = data.draw if fixed is None else (lambda strategy, label=None: False if strategy is BOOLEANS else "pil")
+    config = SynthesisConfig(resolution=8, n_colors=4, segmentation="slic", simplify=draw(BOOLEANS))
+    transform = ColorizationTransform(config, seed=0, output=draw(st.sampled_from(["pt", "pil"])))
+    if fixed is not None:
+        image = fixed["image"]
+        batch = {"image": [image], "__index__": [0], **({"lineart": fixed["lineart"]} if "lineart" in fixed else {})}
+    else:
+        height, width = data.draw(sides), data.draw(sides)
+        image = data.draw(
+            st.one_of(pil_images(height=height, width=width), arrays(height, width), WRONG_TYPES), label="image"
+        )
+        batch = {"image": [image], "__index__": [0]}
+    if fixed is None and data.draw(BOOLEANS):
         batch["lineart"] = [
             data.draw(
                 st.one_of(st.none(), pil_images(height=height, width=width), pil_images(), WRONG_TYPES),
@@ -675,79 +738,8 @@ def test_dataset_transform(folder, data):
         assert set(mask.unique().tolist()) <= {0.0, 1.0} and set(lineart.unique().tolist()) <= {-1.0, 1.0}
     else:
         assert out["lineart"][0].size == (8, 8) and out["hints"][0].mode == "RGBA"
-
-
-# ---------------------------------------------------------------------------------------------------- regressions
-# The failing examples of the tests above that draw with `st.data()` (which `@example` cannot replay), kept as tests.
-
-
-@pytest.mark.parametrize("stage, name", [(0, "image"), (1, "image")])
-def test_defect_art_workflow_errors_name_the_callers_argument(pipelines, stage, name):
-    """Defect 3: `edit(state, stage, image=bad)` and `generate(bad)` named `lineart`, an argument they do not have."""
-    pipe = pipelines["art-workflow"]
-    state = pipe.invert(np.full((8, 8, 3), 200, np.uint8), optimize_steps=0, perceptual_weight=0.0, output_type="np")
-    with pytest.raises(ValueError, match=f"`{name}` is an integer array"):
-        pipe.edit(state, stage, image=np.full((8, 8, 4), 300, np.int64))
-    with pytest.raises(ValueError, match="`sketch` is an integer array"):
-        pipe.generate(np.full((8, 8), 300, np.int64))
-
-
-def test_defect_load_pipeline_tilde_name_is_not_a_crash():
-    """Defect 8 (deep run): `load_pipeline("~0")` raised RuntimeError "Could not determine home directory"."""
-    from stablepaint.hub.loading import load_pipeline
-
-    with pytest.raises(ValueError, match="'~0'"):
-        load_pipeline("~0")
-
-
-@pytest.mark.parametrize("index", ["{not json", "{}", "[]", '{"_class_name": "Nope"}'])
-def test_defect_load_pipeline_names_a_broken_folder(tmp_path, index):
-    """Defect 4: a `model_index.json` that is not JSON (json.JSONDecodeError), not an object (AttributeError) or names
-    no class ("None is not a stablepaint pipeline class") gave an error that did not name the folder."""
-    from stablepaint.hub.loading import load_pipeline
-
-    (tmp_path / "model_index.json").write_text(index)
-    with pytest.raises(ValueError, match=repr(str(tmp_path))):
-        load_pipeline(tmp_path)
-
-
-@pytest.mark.parametrize(
-    "argv, flag",
-    [
-        (["prepare", "{missing}", "{out}"], "SRC"),
-        (["evaluate", "--model", "flat-fill", "--data", "{missing}", "--out", "{out}"], "--data"),
-        (
-            ["evaluate", "--model", "flat-fill", "--data", "{missing}", "--out", "{out}", "--batch-size", "0"],
-            "--batch",
-        ),
-        (["evaluate", "--model", "flat-fill", "--data", "{missing}", "--out", "{out}", "--regimes", ","], "--regimes"),
-        (["lineart", "{good}", "{out}.nope"], "OUT"),
-        (["lineart", "{good}", "{out}.png", "--sigma", "0"], "--sigma"),  # defect 9 (deep run)
-        (["lineart", "{good}", "{out}.png", "--sigma", "inf"], "--sigma"),  # defect 10: OverflowError in scipy
-    ],
-)
-def test_defect_command_line_errors_name_the_flag(tmp_path, capsys, argv, flag):
-    """Defects 5 and 6: `prepare` and `evaluate` said `source`, `batch_size`, `regimes` (the library's names), and
-    `lineart` with an unknown OUT suffix failed after extracting, naming no argument."""
-    from stablepaint.commands.stablepaint_cli import main
-
-    good = tmp_path / "good.png"
-    PIL.Image.new("RGB", (16, 16), (200, 200, 200)).save(good)
-    paths = {"missing": str(tmp_path / "missing"), "out": str(tmp_path / "out"), "good": str(good)}
-    assert main([arg.format(**paths) for arg in argv]) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"stablepaint {argv[0]}: error: {flag}"), lines
-
-
-def test_defect_dataset_transform_reads_lineart_and_gray_modes():
-    """Defect 7: a `lineart` cell of a wrong type raised AttributeError ('bytes' object has no attribute 'convert'),
-    and a float "F" illustration in [0, 1] was clipped to a black image (PIL's convert), silently."""
-    from stablepaint.data.dataset import ColorizationTransform, SynthesisConfig, synthesize_example
-
-    config = SynthesisConfig(resolution=8, n_colors=4, segmentation="slic", simplify=False)
-    image = PIL.Image.new("CMYK", (9, 23))
-    with pytest.raises(TypeError, match="`lineart`"):
-        ColorizationTransform(config, output="pil")({"image": [image], "lineart": [b"bytes"], "__index__": [0]})
-    gray = PIL.Image.fromarray(np.full((16, 16), 0.8, np.float32), "F")
-    example = synthesize_example(gray, seed=0, config=config, train=False)
-    assert np.asarray(example["image"]).min() == round(0.8 * 255)
+    if isinstance(image, PIL.Image.Image) and image.mode == "F" and transform.output == "pil":
+        # a float image keeps its gray level: [0, 1] floats are not clipped to black (defect 7)
+        values = np.asarray(image, np.float64)
+        if np.isfinite(values).all() and 0 <= values.min() and values.max() <= 1 and np.ptp(values) == 0:
+            assert np.asarray(out["image"][0]).min() == round(values.flat[0] * 255)

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from stablepaint import StablePaintPipeline
 from stablepaint.losses import diffusion_loss, diffusion_target, stroke_l1
+from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
 from stablepaint.models.stablepaint import StablePaintContextEncoder, vae_scale_factor, widen_conv_in
 from stablepaint.training.records import data_attribution, record_training_args, save_model_card, tracker_config
 from stablepaint.training.utils import (
@@ -178,11 +179,24 @@ def _load(cls, path, subfolder, args):
     return cls.from_pretrained(path, subfolder=subfolder, revision=args.revision, variant=args.variant)
 
 
+def _vae_class(path):
+    """`AutoencoderTAEF2` when the local VAE folder (or `path/vae`) says so in its config, else `AutoencoderKL`."""
+    for config in (os.path.join(path, "config.json"), os.path.join(path, "vae", "config.json")):
+        if os.path.isfile(config) and json.load(open(config)).get("_class_name") == AutoencoderTAEF2.__name__:
+            return AutoencoderTAEF2
+    return AutoencoderKL
+
+
 def load_vae(args):
     path = args.pretrained_vae_model_name_or_path or args.pretrained_model_name_or_path
     if path is not None:
-        vae = _load(AutoencoderKL, path, "vae", args)
+        vae = _load(_vae_class(path), path, "vae", args)
         if vae is not None:
+            if args.stage in ("vae", "context") and not isinstance(vae, AutoencoderKL):
+                raise ValueError(
+                    f"`--stage {args.stage}` trains an AutoencoderKL or a context encoder made from one; {path!r} holds "
+                    f"a {type(vae).__name__} (a pretrained, frozen latent space): train `--stage unet` on it."
+                )
             return vae
     if args.stage != "vae":
         raise ValueError(f"no VAE found in {path!r}; train one with `--stage vae` or give a pretrained VAE.")

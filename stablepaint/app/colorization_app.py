@@ -26,6 +26,7 @@ class AppResult:
         message (`str`): One line for the status box.
         workflow_state (*optional*): For ArtWorkflow models, the `(model, ArtWorkflowState)` to edit stages from.
         stage_names (`List[str]`): The editable stages of a workflow model (all but the first).
+        layers (*optional*): With `output_layers=True`, the first image's `stablepaint.layers.ColorizationLayers`.
     """
 
     image: PIL.Image.Image
@@ -33,6 +34,7 @@ class AppResult:
     message: str
     workflow_state: Optional[Tuple[str, Any]] = None
     stage_names: List[str] = field(default_factory=list)
+    layers: Optional[Any] = None
 
 
 def default_models() -> Dict[str, str]:
@@ -97,6 +99,9 @@ class ColorizationApp:
                 pipe = load_pipeline(self.models[model], device=self.device)
                 if hasattr(pipe, "set_progress_bar_config"):
                     pipe.set_progress_bar_config(disable=True)
+                from stablepaint.app.live_preview import enable_fast_cpu_inference
+
+                enable_fast_cpu_inference(pipe)  # GAN models on the CPU: ONNX Runtime when installed
                 self._pipelines[model] = pipe
             return self._pipelines[model]
 
@@ -130,6 +135,9 @@ class ColorizationApp:
         keep_lines: bool = False,
         flatten_regions: bool = False,
         hint_regions: Optional[bool] = None,
+        palette: Any = None,
+        output_layers: bool = False,
+        reference: Any = None,
     ) -> AppResult:
         """Run `model` on the editors' values.
 
@@ -145,6 +153,10 @@ class ColorizationApp:
             flatten_regions (`bool`): One color per region bounded by the lines (`flatten_regions` of the pipelines).
             hint_regions (`bool`, *optional*): Keep the stroked regions in the stroke colors and in-paint the rest
                 (`hint_regions` of StencilTorch and StablePaint); `None` = the model's default.
+            palette (*optional*): Palette lock (`palette` of the pipelines; `stablepaint.app.palette_layers`).
+            output_layers (`bool`): Also return the layers of the result (`AppResult.layers`).
+            reference (*optional*): A colored image of the same character to color like (`reference` of the
+                pipelines; docs/reference_coloring.md).
         """
         import torch
 
@@ -155,6 +167,7 @@ class ColorizationApp:
         hints_image = editor_to_hints(hints, size)
         mask_image = editor_to_mask(mask, size)
         previous = image_input(image, "previous image", size)
+        reference_image = image_input(reference, "reference image", size)
         seed, steps, num_images = int(seed), int(steps), int(num_images)
         if not 0 <= seed < 2**63:
             raise ValueError(f"`seed` must be an int in [0, 2**63), got {seed}.")
@@ -186,6 +199,9 @@ class ColorizationApp:
                 "keep_lines": bool(keep_lines),
                 "flatten_regions": bool(flatten_regions),
                 "generator": generator,
+                "palette": palette,
+                "output_layers": bool(output_layers),
+                "reference": reference_image,
             }
             if hint_regions is not None:
                 kwargs["hint_regions"] = bool(hint_regions)
@@ -199,7 +215,8 @@ class ColorizationApp:
         else:
             gallery = [(images[0], model)]
             message = f"Colored a {width}x{height} lineart with {model}."
-        return AppResult(image=images[0], gallery=gallery, message=message)
+        layers = output.layers[0] if getattr(output, "layers", None) else None
+        return AppResult(image=images[0], gallery=gallery, message=message, layers=layers)
 
     def _run_workflow(
         self, model: str, pipe, sketch: PIL.Image.Image, generator, hints=None, keep_lines=False, flatten_regions=False

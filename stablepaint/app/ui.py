@@ -11,8 +11,8 @@ editing) is `stablepaint.app.colorization_app.ColorizationApp`. This module hold
 
 Security defaults: the server binds to 127.0.0.1, uploads are limited to `max_upload_mb`, every image to
 `max_image_size` pixels per side, gradio's analytics are off, and gradio writes only in a temporary folder the app
-creates (`GRADIO_TEMP_DIR`), which gradio's hourly cache cleaning empties (and, with `purge_on_session_end=True`, the
-end of the last session: `stablepaint.app.session_files`), and which is removed at exit.
+creates (`GRADIO_TEMP_DIR`), which is emptied a minute after the last session ends (`stablepaint.app.session_files`),
+by gradio's hourly cache cleaning, and removed at exit.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ from typing import Dict, Optional
 import numpy as np
 import PIL.Image
 
+from stablepaint.app.batch_upload import colorize_uploads
 from stablepaint.app.colorization_app import ColorizationApp
 from stablepaint.app.editor import HINT_COLORS, MASK_COLOR, sync_backgrounds, use_result_as_input
+from stablepaint.app.live_preview import live_preview, live_preview_default
+from stablepaint.app.palette_layers import LAYER_CHOICES, layers_download, palette_choice
 from stablepaint.app.session_files import register_session_cleanup
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -43,7 +46,8 @@ def build_app(
     device: Optional[str] = None,
     temp_dir: Optional[str] = None,
     canvas_size: int = 512,
-    purge_on_session_end: bool = False,
+    purge_on_session_end: bool = True,
+    purge_delay: float = 60.0,
 ):
     """Build the gradio Blocks of the app (call `launch_app` or `.launch()` on it).
 
@@ -58,15 +62,20 @@ def build_app(
         temp_dir (`str`, *optional*): gradio's working folder; by default a new `tempfile.mkdtemp` folder, removed at
             exit. gradio writes nowhere else.
         canvas_size (`int`, *optional*, defaults to 512): The size of the blank canvas for drawing a lineart.
-        purge_on_session_end (`bool`, *optional*, defaults to `False`): Delete the cached uploads and results when the
-            last open session ends (`stablepaint.app.session_files`). Off by default: a browser session whose
-            connection drops and reconnects under load can be taken for ended, and its files would go with it.
+        purge_on_session_end (`bool`, *optional*, defaults to `True`): Delete the cached uploads and results once the
+            last open session has ended and `purge_delay` seconds passed with no new session and no write to the cache
+            (`stablepaint.app.session_files.SessionFileCleanup`; a tab that only lost its connection for a moment
+            writes again at its next upload or Run and keeps its files).
+        purge_delay (`float`, *optional*, defaults to 60): The wait, in seconds, before that purge.
 
     Returns:
-        `gradio.Blocks`, with attributes `colorization_app` ([`ColorizationApp`]), `temp_dir` and `max_upload_mb`.
+        `gradio.Blocks`, with attributes `colorization_app` ([`ColorizationApp`]), `temp_dir`, `max_upload_mb` and
+        `session_cleanup` (the [`SessionFileCleanup`], or `None`).
     """
     if not max_upload_mb > 0:
         raise ValueError(f"`max_upload_mb` must be positive, got {max_upload_mb!r}.")
+    if not purge_delay >= 0:  # NaN fails too
+        raise ValueError(f"`purge_delay` must be a number of seconds >= 0, got {purge_delay!r}.")
     logic = ColorizationApp(models, max_image_size=max_image_size, device=device)
     if temp_dir is None:
         temp_dir = tempfile.mkdtemp(prefix="stablepaint-app-")
@@ -101,12 +110,25 @@ def build_app(
         component.preprocess = checked
 
     def run(*values):
-        # The Run button's inputs, in `ColorizationApp.colorize`'s order; the last is the "Stroked regions" choice.
-        result = logic.colorize(*values[:-1], HINT_REGION_CHOICES[values[-1]])
+        # The Run button's inputs, in `ColorizationApp.colorize`'s order; the last is the "Stroked regions" choice,
+        # then the palette text and file and the "Download layers" choice (stablepaint.app.palette_layers), then the
+        # reference image (docs/reference_coloring.md).
+        *values, palette_text, palette_file, layers_choice, reference = values
+        layered = {
+            "reference": reference,
+            "palette": palette_choice(palette_text, palette_file),
+            "output_layers": bool(LAYER_CHOICES.get(layers_choice)),
+        }
+        result = logic.colorize(*values[:-1], HINT_REGION_CHOICES[values[-1]], **layered)
         stage_update = gr.update(
             choices=result.stage_names, value=result.stage_names[0] if result.stage_names else None
         )
-        return result.image, result.gallery, result.message, result.workflow_state, stage_update
+        layers_file = layers_download(result.layers, layers_choice, temp_dir)
+        return result.image, result.gallery, result.message, result.workflow_state, stage_update, layers_file
+
+    def preview(values):
+        # The live preview's inputs: the checkbox, then `live_preview`'s; the last is the "Stroked regions" choice.
+        return live_preview(logic, *values[:-1], HINT_REGION_CHOICES[values[-1]])
 
     def edit(workflow_state, stage, stage_image, seed):
         result = logic.edit_stage(workflow_state, stage, stage_image, seed)
@@ -172,11 +194,33 @@ def build_app(
                     label="Stroked regions in the stroke colors, the rest in-painted (StencilTorch, StablePaint)",
                     elem_id="hint-regions",
                 )
+                live = gr.Checkbox(
+                    live_preview_default(logic, logic.model_names[0]),
+                    label="Live preview: re-color as you draw (one-pass models: PaintsTorch, StencilTorch, flat fill)",
+                    elem_id="live-preview",
+                )
                 run_button = gr.Button("Run", variant="primary", elem_id="run")
                 result = gr.Image(
                     label="Result", type="pil", format="png", interactive=False, height=360, elem_id="result"
                 )
                 status = gr.Markdown("", elem_id="status")
+                with gr.Accordion("Palette lock and layers (.ora / .psd)", open=False):
+                    palette_text = gr.Textbox(label="Palette: hex colors, e.g. #e04030, #2050a0", elem_id="palette")
+                    palette_file = gr.File(
+                        label="... or a palette file (.gpl) or swatch image", type="filepath", elem_id="palette-file"
+                    )
+                    layers_choice = gr.Radio(
+                        list(LAYER_CHOICES), value="none", label="Download layers", elem_id="layers"
+                    )
+                    layers_file = gr.File(
+                        label="Layers (lines, flats, color, hints)", interactive=False, elem_id="layers-file"
+                    )
+                reference = gr.Image(
+                    label="Reference (optional): a colored image of the same character to color like",
+                    type="numpy",
+                    image_mode="RGBA",
+                    elem_id="reference",
+                )
                 use_button = gr.Button("Use result as input (keep it outside the next mask)", elem_id="use-result")
                 previous = gr.Image(
                     label="Previous image, kept outside the mask", type="numpy", image_mode="RGB", elem_id="previous"
@@ -188,6 +232,13 @@ def build_app(
                     stage = gr.Dropdown([], label="Stage to regenerate", elem_id="stage")
                     stage_image = gr.Image(label="New image for this stage (empty = re-sample it from the seed)")
                     edit_button = gr.Button("Regenerate from this stage", elem_id="edit-stage")
+                with gr.Accordion("Batch: color several linearts into one zip", open=False):
+                    batch_files = gr.File(
+                        label="Linearts", file_count="multiple", type="filepath", elem_id="batch-files"
+                    )
+                    batch_button = gr.Button("Color all (model, keep lines, flatten regions as above)")
+                    batch_zip = gr.File(label="Results (.zip)", interactive=False, elem_id="batch-zip")
+                    batch_status = gr.Markdown("", elem_id="batch-status")
 
         for component, name in (
             (lineart, "lineart"),
@@ -196,6 +247,7 @@ def build_app(
             (drawing, "color drawing"),
             (previous, "previous image"),
             (stage_image, "stage image"),
+            (reference, "reference image"),
         ):
             refuse_non_images(component, name)
         # Show the lineart under the hints and the mask; `upload` also covers an upload made while the editor
@@ -207,6 +259,17 @@ def build_app(
             [hints, mask],
             trigger_mode="always_last",
         )
+        # Live preview (stablepaint.app.live_preview): the editors' changes re-color with a one-pass model; while one
+        # runs, further edits collapse into one more run with the latest values (always_last).
+        gr.on(
+            [lineart.change, hints.change, mask.change],
+            guarded(lambda *values: preview(values) or (gr.skip(), gr.skip())),
+            [live, model, lineart, hints, mask, previous, keep_lines, flatten_regions, hint_regions],
+            [result, status],
+            trigger_mode="always_last",
+            show_progress="hidden",
+        )
+        model.change(lambda name: live_preview_default(logic, name), [model], [live])
         extract_button.click(guarded(extract), [drawing, sigma], [lineart])
         run_button.click(
             guarded(run),
@@ -222,8 +285,12 @@ def build_app(
                 keep_lines,
                 flatten_regions,
                 hint_regions,
+                palette_text,
+                palette_file,
+                layers_choice,
+                reference,
             ],
-            [result, gallery, status, workflow_state, stage],
+            [result, gallery, status, workflow_state, stage, layers_file],
             api_name="run",
         )
         use_button.click(
@@ -232,11 +299,17 @@ def build_app(
         edit_button.click(
             guarded(edit), [workflow_state, stage, stage_image, seed], [result, gallery, status, workflow_state]
         )
-        if purge_on_session_end:  # the cached uploads and results go when the last session ends
-            register_session_cleanup(demo, temp_dir)
+        batch_button.click(  # stablepaint.app.batch_upload: the same settings for every file, one zip
+            guarded(lambda *values: colorize_uploads(logic, *values, folder=temp_dir)),
+            [model, batch_files, keep_lines, flatten_regions],
+            [batch_zip, batch_status],
+        )
+        # The cached uploads and results go `purge_delay` s after the last session ends, if nothing happened since.
+        cleanup = register_session_cleanup(demo, temp_dir, purge_delay) if purge_on_session_end else None
 
     demo.colorization_app = logic
     demo.temp_dir = str(temp_dir)
+    demo.session_cleanup = cleanup
     demo.max_upload_mb = max_upload_mb
     return demo
 

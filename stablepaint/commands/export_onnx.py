@@ -33,15 +33,10 @@ class ExportOnnxCommand(BaseStablepaintCommand):
 
     def run(self) -> int:
         args = self.args
+        from stablepaint.commands.model_loading import model_name
         from stablepaint.hub.loading import load_pipeline
-        from stablepaint.hub.registry import default_model
 
-        model = args.model
-        if model is None:
-            default = default_model("StencilTorchPipeline")
-            if default is None:
-                raise CLIError("no shipped StencilTorch model is installed: pass --model NAME|PATH|HUB_ID.")
-            model = default.name
+        model = model_name(args.model)
         for name in ("onnx", "onnxruntime") if args.check else ("onnx",):
             try:
                 __import__(name)

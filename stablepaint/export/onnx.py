@@ -26,25 +26,14 @@ from typing import Dict, Sequence, Tuple, Union
 
 import torch
 
+from stablepaint.models.fast_inference import ColorizerGraph
+from stablepaint.models.fast_inference import colorizer_input_names as onnx_input_names
 from stablepaint.utils.atomic import atomic_write
 
 #: The sizes `(batch, height, width)` at which [`check_onnx`] compares onnxruntime with PyTorch by default.
 CHECK_SIZES = ((1, 64, 64), (2, 48, 80))
 #: The largest max-abs difference [`check_onnx`] accepts.
 TOLERANCE = 1e-3
-
-
-class _ColorizerGraph(torch.nn.Module):
-    """The colorizer with tensor inputs and one tensor output, as the exporter needs."""
-
-    def __init__(self, colorizer, input_names: Sequence[str]):
-        super().__init__()
-        self.colorizer = colorizer
-        self.input_names = tuple(input_names)
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        named = dict(zip(self.input_names, inputs))
-        return self.colorizer(named["sample"], named.get("hints"), named.get("features"), return_dict=False)[0]
 
 
 def gan_colorizer(pipe_or_colorizer):
@@ -60,13 +49,6 @@ def gan_colorizer(pipe_or_colorizer):
             f"{type(pipe_or_colorizer).__name__} has no PaintsTorchGenerator `colorizer`."
         )
     return colorizer
-
-
-def onnx_input_names(colorizer) -> Tuple[str, ...]:
-    config = colorizer.config
-    return (
-        ("sample",) + (("hints",) if config.hint_channels else ()) + (("features",) if config.feature_channels else ())
-    )
 
 
 def dummy_inputs(colorizer, batch: int, height: int, width: int, seed: int = 0) -> Dict[str, torch.Tensor]:
@@ -129,7 +111,7 @@ def export_onnx(
                 )
                 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
                 torch.onnx.export(
-                    _ColorizerGraph(colorizer, names),
+                    ColorizerGraph(colorizer, names),
                     tuple(inputs[name] for name in names),
                     str(temp),
                     input_names=list(names),

@@ -72,6 +72,20 @@ CARD_TEMPLATES = {
 NOT_RECORDED = "not recorded"
 
 
+#: Components whose license asks every card of a model that ships them to carry a line (by class name).
+COMPONENT_ATTRIBUTIONS = {
+    "AutoencoderTAEF2": "The `vae` is TAEF2 by Ollin Boer Bohan (madebyollin/taesd), MIT License, Copyright (c) 2023 "
+    "Ollin Boer Bohan.",
+}
+
+
+def component_attributions(pipeline) -> list:
+    """The attribution lines the components of `pipeline` require (see `COMPONENT_ATTRIBUTIONS`)."""
+    components = getattr(pipeline, "components", None) or {}
+    names = {type(component).__name__ for component in components.values() if component is not None}
+    return [line for name, line in COMPONENT_ATTRIBUTIONS.items() if name in names]
+
+
 def pipeline_card(pipeline, repo_id: str, card_data: Optional[Dict[str, Any]] = None, **fields) -> ModelCard:
     """The model card of `pipeline` for the Hub repository `repo_id`.
 
@@ -104,6 +118,9 @@ def pipeline_card(pipeline, repo_id: str, card_data: Optional[Dict[str, Any]] = 
     )
     values.update(fields)
     values.pop("card_data", None)
+    for line in component_attributions(pipeline):
+        if line not in str(values["attribution"]):
+            values["attribution"] = f"{values['attribution']}\n\n{line}"
     data = {"license": "apache-2.0", "pipeline_tag": "image-to-image", "tags": ["stablepaint", "lineart-colorization"]}
     data.update(card_data or {})
     return ModelCard.from_template(

@@ -1,5 +1,6 @@
 """Every trainable network of stablepaint, as diffusers `ModelMixin` + `ConfigMixin` classes (one file per family)."""
 
+from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import (
     PaintsTorchCritic,
@@ -29,6 +30,7 @@ __all__ = [
     "ArtWorkflowGenerationModel",
     "ArtWorkflowInferenceModel",
     "ArtWorkflowRegularizer",
+    "AutoencoderTAEF2",
     "PaintsTorchCritic",
     "PaintsTorchDecoder",
     "PaintsTorchGenerator",

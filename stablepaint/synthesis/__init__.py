@@ -2,11 +2,13 @@
 
 - `xdog`, `random_xdog`: synthetic lineart (thesis §IV.1.2, §IV.2.2.1).
 - `simulate_strokes`, `sample_strokes`, `render_strokes`: simulated color strokes, the RGBA hint map (§IV.2.2.1).
-- `simplify_colors` and its steps: flat colors as StencilTorch makes them (§IV.3.2.1).
+- `simplify_colors` and its steps: flat colors as StencilTorch makes them (§IV.3.2.1); `RegionCache` keeps its
+  segmentation per image across epochs.
 - `random_mask`, `composite_input`: in-painting masks and StencilTorch's composite input (§IV.3.2.1).
 - `rough_coloring`, `sketch`, `workflow_stages`: the stages of the artistic-workflow paper (004, appendix).
 """
 
+from stablepaint.synthesis.cache import RegionCache
 from stablepaint.synthesis.masks import MASK_KINDS, composite_input, random_mask
 from stablepaint.synthesis.simplify import (
     kmeans_colors,
@@ -22,6 +24,7 @@ from stablepaint.utils.image_utils import as_rng, to_gray_array, to_rgb_array
 
 __all__ = [
     "MASK_KINDS",
+    "RegionCache",
     "STAGE_NAMES",
     "THRESHOLDS",
     "XDOG_SIGMAS",

@@ -11,12 +11,15 @@ method of Felzenszwalb & Huttenlocher (2004) by default, or SLIC super-pixels (A
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Literal, Optional
 
 import numpy as np
 from skimage.segmentation import felzenszwalb, slic
 
 from stablepaint.utils.image_utils import ImageLike, SeedLike, as_rng, to_rgb_array
+
+if TYPE_CHECKING:
+    from stablepaint.synthesis.cache import RegionCache
 
 #: The number of colors the thesis keeps after k-means (§IV.3.2.1).
 N_COLORS = 25
@@ -189,6 +192,7 @@ def simplify_colors(
     n_colors: int = N_COLORS,
     segmentation: Optional[SegmentationMethod] = "felzenszwalb",
     quantize_levels: int = 32,
+    cache: Optional["RegionCache"] = None,
 ) -> np.ndarray:
     """Simplify the colors of an illustration as StencilTorch does before sampling color hints (thesis §IV.3.2.1).
 
@@ -207,6 +211,9 @@ def simplify_colors(
             region step.
         quantize_levels (`int`, *optional*, defaults to 32):
             Levels per channel of the quantization step, between 1 and 256.
+        cache (`RegionCache`, *optional*):
+            Keeps the result of the segmentation and median steps (which use no randomness) per input image, so the
+            same image simplified again skips them; the output is the same with or without it.
 
     Returns:
         `np.ndarray`: `uint8` array of shape (H, W, 3) with at most `n_colors` unique colors.
@@ -221,7 +228,15 @@ def simplify_colors(
     rng = as_rng(seed)
     rgb = to_rgb_array(image)
     if segmentation is not None:
-        rgb = median_color_regions(rgb, segment_regions(rgb, method=segmentation))
+
+        def regions(image=rgb):
+            return median_color_regions(image, segment_regions(image, method=segmentation))
+
+        if cache is None:
+            rgb = regions()
+        else:
+            defaults = _FELZENSZWALB_DEFAULTS if segmentation == "felzenszwalb" else _SLIC_DEFAULTS
+            rgb = cache.lookup(rgb, segmentation, defaults, regions)
     rgb = quantize_colors(rgb, levels=quantize_levels)
     return kmeans_colors(rgb, n_colors=n_colors, seed=rng)
 

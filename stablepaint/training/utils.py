@@ -62,6 +62,13 @@ def add_training_args(parser: argparse.ArgumentParser, resolution: int = 512, le
         help="Region segmentation of the flat-color simplification (slic is about 2x faster).",
     )
     data.add_argument("--dataloader_num_workers", type=int, default=0, help="DataLoader worker processes.")
+    data.add_argument(
+        "--segmentation_cache_dir",
+        type=str,
+        default=None,
+        help="Folder keeping each illustration's segmentation for later epochs, shared by DataLoader workers (without "
+        "it: in each process' memory, lost between epochs when --dataloader_num_workers > 0).",
+    )
 
     optim = parser.add_argument_group("optimization")
     optim.add_argument("--seed", type=int, default=0, help="Seed of the data synthesis, initialization and sampling.")
@@ -205,7 +212,8 @@ def load_training_dataset(
             segmentation=args.segmentation,
             full_mask_probability=getattr(args, "full_mask_probability", None),
         )
-        transform = ColorizationTransform(config, seed=args.seed, train=True)
+        cache_dir = getattr(args, "segmentation_cache_dir", None)
+        transform = ColorizationTransform(config, seed=args.seed, train=True, cache_dir=cache_dir)
     dataset = dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))
     return dataset.with_transform(transform), transform
 

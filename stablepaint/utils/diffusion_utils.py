@@ -65,7 +65,10 @@ def encode_latents(vae, pixels: torch.Tensor, generator: Optional[torch.Generato
     VAE latents of `pixels` in [-1, 1], scaled into the diffusion's latent space (`shift_factor` and
     `scaling_factor` of the VAE's config). The distribution's mode unless `sample` (then drawn with `generator`).
     """
-    distribution = vae.encode(pixels.to(dtype=vae.dtype)).latent_dist
+    encoded = vae.encode(pixels.to(dtype=vae.dtype))
+    if getattr(encoded, "latent_dist", None) is None:  # a deterministic VAE (AutoencoderTiny, AutoencoderTAEF2)
+        return scale_latents(vae, encoded.latents)
+    distribution = encoded.latent_dist
     latents = distribution.sample(generator) if sample else distribution.mode()
     return scale_latents(vae, latents)
 

@@ -236,6 +236,20 @@ def resize_stroke_map(rgba: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor
     return torch.cat([color.clamp(0, 1) * out_stroke, out_stroke])
 
 
+def image_stroke_map(image: PIL.Image.Image, size: Tuple[int, int], band_pixels: int = 1 << 22) -> torch.Tensor:
+    """`resize_stroke_map(to_tensor(image), size)` for RGBA hints, bit for bit, with bounded memory: a large image is
+    read one output row at a time (the rows of the image under it, as `adaptive_avg_pool2d` bins them), so a 4096²
+    page of hints never becomes a float copy of the page."""
+    height, width = image.height, image.width
+    if (height, width) == tuple(size) or height * width <= band_pixels:
+        return resize_stroke_map(to_tensor(image), size)
+    rows = []
+    for row in range(size[0]):
+        start, end = (row * height) // size[0], -(-((row + 1) * height) // size[0])
+        rows.append(resize_stroke_map(to_tensor(image.crop((0, start, width, end))), (1, size[1])))
+    return torch.cat(rows, dim=1)
+
+
 def to_tensor(image: PIL.Image.Image) -> torch.Tensor:
     """(C, H, W) `float32` in [0, 1]."""
     array = np.asarray(image, dtype=np.float32) / 255.0
@@ -303,7 +317,7 @@ def to_hint_rgba(image: PIL.Image.Image, white_threshold: int = 250) -> PIL.Imag
         stroke = array[..., 3] >= 128
     else:
         stroke = (array[..., :3] < white_threshold).any(axis=-1)
-    array[..., 3] = np.where(stroke, 255, 0)
+    array[..., 3] = stroke * np.uint8(255)  # in 8 bits: no int64 copy of a large page
     return PIL.Image.fromarray(array)
 
 
