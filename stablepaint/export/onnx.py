@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Dict, Sequence, Tuple, Union
 
 import torch
 
-from stablepaint.models.fast_inference import ColorizerGraph
 from stablepaint.models.fast_inference import colorizer_input_names as onnx_input_names
+from stablepaint.models.fast_inference import export_graph
 from stablepaint.utils.atomic import atomic_write
 
 #: The sizes `(batch, height, width)` at which [`check_onnx`] compares onnxruntime with PyTorch by default.
@@ -95,31 +94,10 @@ def export_onnx(
     if dtype != torch.float32:
         colorizer.float()
     inputs = dummy_inputs(colorizer, 1, *sample_size)
-    dynamic_axes = {"sample": {0: "batch", 2: "height", 3: "width"}, "image": {0: "batch", 2: "height", 3: "width"}}
-    dynamic_axes.update({name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in names[1:]})
     # Exported and given its metadata under a temporary name, renamed onto `output_path` once complete.
     with atomic_write(output_path) as temp:
         try:
-            # The TorchScript exporter (dynamo=False) keeps every spatial size symbolic; the generator's input
-            # checks (multiples of 16, hints at 1/4, features at 1/16) hold for every valid input, so tracing them
-            # as constants (TracerWarning) is right.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-                # dynamo=False on purpose (above); the rest of torch.onnx's deprecation notices say the same.
-                warnings.filterwarnings(
-                    "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
-                )
-                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
-                torch.onnx.export(
-                    ColorizerGraph(colorizer, names),
-                    tuple(inputs[name] for name in names),
-                    str(temp),
-                    input_names=list(names),
-                    output_names=["image"],
-                    dynamic_axes=dynamic_axes,
-                    opset_version=opset,
-                    dynamo=False,
-                )
+            export_graph(colorizer, [inputs[name] for name in names], str(temp), opset)
         finally:
             if dtype != torch.float32:
                 colorizer.to(dtype)

@@ -75,33 +75,47 @@ def weights_key(colorizer: PaintsTorchGenerator) -> str:
     return digest.hexdigest()[:32]
 
 
+def export_graph(colorizer: PaintsTorchGenerator, inputs: Sequence[torch.Tensor], target, opset: int = OPSET) -> None:
+    """Export `colorizer` (in eval mode, float32) to `target` (a path or a binary file) with the TorchScript exporter:
+    dynamic batch and spatial sizes, inputs named by `colorizer_input_names`, output `image`."""
+    names = colorizer_input_names(colorizer)
+    dynamic_axes = {"sample": {0: "batch", 2: "height", 3: "width"}, "image": {0: "batch", 2: "height", 3: "width"}}
+    dynamic_axes.update({name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in names[1:]})
+    # The TorchScript exporter (dynamo=False) keeps every spatial size symbolic; the generator's input checks
+    # (multiples of 16, hints at 1/4, features at 1/16) hold for every valid input, so tracing them as constants
+    # (TracerWarning) is right.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # dynamo=False on purpose (above); the rest of torch.onnx's deprecation notices say the same.
+        warnings.filterwarnings(
+            "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
+        )
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+        torch.onnx.export(
+            ColorizerGraph(colorizer, names),
+            tuple(inputs),
+            target,
+            input_names=list(names),
+            output_names=["image"],
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+
+
 def export_colorizer(colorizer: PaintsTorchGenerator) -> bytes:
     """The colorizer as a serialized ONNX graph (float32, dynamic batch and spatial size)."""
-    names = colorizer_input_names(colorizer)
     config = colorizer.config
     inputs = [torch.zeros(1, config.in_channels, 64, 64)]
     if config.hint_channels:
         inputs.append(torch.zeros(1, config.hint_channels, 16, 16))
     if config.feature_channels:
         inputs.append(torch.zeros(1, config.feature_channels, 4, 4))
-    axes = {name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in names}
-    axes["image"] = {0: "batch", 2: "sample_height", 3: "sample_width"}
     buffer = io.BytesIO()
     was_training = colorizer.training
     colorizer.eval()
     try:
-        with warnings.catch_warnings():  # the TorchScript exporter (dynamic sizes, see stablepaint.export.onnx)
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                ColorizerGraph(colorizer, names),
-                tuple(inputs),
-                buffer,
-                input_names=list(names),
-                output_names=["image"],
-                dynamic_axes=axes,
-                opset_version=OPSET,
-                dynamo=False,
-            )
+        export_graph(colorizer, inputs, buffer)
     finally:
         colorizer.train(was_training)
     return buffer.getvalue()
