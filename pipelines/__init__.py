@@ -6,6 +6,7 @@ from stablepaint.pipelines.pipeline_art_workflow import (
     ArtWorkflowState,
 )
 from stablepaint.pipelines.pipeline_flat_fill import FlatFillPipeline
+from stablepaint.pipelines.pipeline_flats import FlatsPipeline
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
 from stablepaint.pipelines.pipeline_paintstorch import PaintsTorchPipeline
 from stablepaint.pipelines.pipeline_stablepaint import StablePaintPipeline
@@ -17,6 +18,7 @@ __all__ = [
     "ArtWorkflowState",
     "ColorizationPipelineOutput",
     "FlatFillPipeline",
+    "FlatsPipeline",
     "PaintsTorchPipeline",
     "StablePaintPipeline",
     "StencilTorchPipeline",

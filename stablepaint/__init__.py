@@ -27,6 +27,7 @@ _import_structure = {
     "models.autoencoder_taef2": ["AutoencoderTAEF2"],
     "models.features": ["SemanticFeatureExtractor"],
     "models.paintstorch": ["PaintsTorchCritic", "PaintsTorchGenerator"],
+    "models.region_colorizer": ["RegionColorizer"],
     "models.stenciltorch": ["StencilTorchGuideDecoder"],
     "models.workflow": [
         "ArtWorkflowDiscriminators",
@@ -40,6 +41,7 @@ _import_structure = {
         "ArtWorkflowState",
         "ColorizationPipelineOutput",
         "FlatFillPipeline",
+        "FlatsPipeline",
         "PaintsTorchPipeline",
         "StablePaintPipeline",
         "StencilTorchPipeline",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
     from stablepaint.models.features import SemanticFeatureExtractor
     from stablepaint.models.paintstorch import PaintsTorchCritic, PaintsTorchGenerator
+    from stablepaint.models.region_colorizer import RegionColorizer
     from stablepaint.models.stenciltorch import StencilTorchGuideDecoder
     from stablepaint.models.workflow import (
         ArtWorkflowDiscriminators,
@@ -79,6 +82,7 @@ if TYPE_CHECKING:
         ArtWorkflowState,
         ColorizationPipelineOutput,
         FlatFillPipeline,
+        FlatsPipeline,
         PaintsTorchPipeline,
         StablePaintPipeline,
         StencilTorchPipeline,

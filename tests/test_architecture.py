@@ -107,6 +107,7 @@ ALLOWED = {
     "palette": {"utils", "regions"},  # palette lock, .gpl files
     "layers": {"utils", "regions", "palette"},  # layered output: .psd / .ora
     "reference": {"utils", "regions"},  # reference coloring: region correspondence → dense hints
+    "region_tokens": {"utils", "regions", "palette"},  # regions as tokens of the learned flats model
     "losses": {"utils"},
     "models": {"utils", "losses"},
     "metrics": {"utils", "regions", "models"},
@@ -120,6 +121,7 @@ ALLOWED = {
         "image_processor",
         "regions",
         "reference",
+        "region_tokens",
         "palette",
         "layers",
         "losses",

@@ -57,6 +57,12 @@ class EvaluateCommand(BaseStablepaintCommand):
         ids = parser.add_mutually_exclusive_group()
         ids.add_argument("--include-ids", default=None, metavar="IDS", help="only these ids, e.g. '2480-2499'")
         ids.add_argument("--exclude-ids", default=None, metavar="IDS", help="skip these ids, e.g. '0-2479'")
+        parser.add_argument(
+            "--split",
+            default=None,
+            choices=("train", "validation", "test"),
+            help="only that split of the documented splits (stablepaint.data.splits; e.g. test: adventurer 2400-2499)",
+        )
         parser.add_argument("--inception-weights", default=None, metavar="PT", help="TorchScript FID Inception file")
         parser.add_argument(
             "--vgg-weights",
@@ -108,6 +114,7 @@ class EvaluateCommand(BaseStablepaintCommand):
                 reference=args.reference,
                 flatten_regions=args.flatten_regions,
                 guidance_scale=args.guidance_scale,
+                split=args.split,
             )
         except (ValueError, OSError) as error:
             raise cli_error(error, FLAGS) from None

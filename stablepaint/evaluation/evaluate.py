@@ -129,6 +129,7 @@ def evaluate(
     reference: Optional[str] = "flat-fill",
     flatten_regions: bool = False,
     guidance_scale: Optional[float] = None,
+    split: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Evaluate pipelines and write `results.json`, `results.md` and `grid_<model>.png` to `out_dir`.
 
@@ -155,6 +156,8 @@ def evaluate(
             `flatten_regions=True` (each line-bounded region gets its median output color).
         guidance_scale (`float`, *optional*): Classifier-free guidance scale for the pipelines that take one
             (StablePaint); `None` keeps each pipeline's default (`config.default_guidance_scale`), noted per model.
+        split (`str`, *optional*): Only the samples of this split (`"test"`, `"validation"`, `"train"`) of
+            `stablepaint.data.splits` (see `load_samples`).
 
     Returns:
         `dict`: what `results.json` holds (with `per_sample` hint and region errors, and `paired`).
@@ -191,7 +194,7 @@ def evaluate(
     out_dir = Path(out_dir)
     if isinstance(data, (str, os.PathLike)) and Path(data).exists():
         check_not_input(out_dir, {"--data": data}, "--out")
-    samples = load_samples(data, num_samples, resolution, seed, regimes, include_ids, exclude_ids)
+    samples = load_samples(data, num_samples, resolution, seed, regimes, include_ids, exclude_ids, split=split)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     extractor = feature_extractor or InceptionFeatureExtractor(inception_weights, device=device)

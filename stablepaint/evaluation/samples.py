@@ -102,6 +102,7 @@ def load_samples(
     regimes: Sequence[str] = REGIMES,
     include_ids=None,
     exclude_ids=None,
+    split: Optional[str] = None,
 ) -> List[EvaluationSample]:
     """Select the held-out samples and synthesize their hints.
 
@@ -109,7 +110,8 @@ def load_samples(
     then the first `num_samples`. Each sample is center-cropped to `resolution`² with its real lineart when the source
     has pairs, else an xDoG lineart, exactly as `stablepaint.data.synthesize_example` does for evaluation; its random
     draws come from `numpy.random.default_rng((seed, crc32(id)))` only, so a sample gets the same hints whatever
-    the other samples, and every model sees the same ones.
+    the other samples, and every model sees the same ones. `split` (`"train"`, `"validation"` or `"test"`) keeps only
+    the ids of that split of the project's documented splits (`stablepaint.data.splits`), before the other filters.
     """
     import datasets
 
@@ -120,9 +122,18 @@ def load_samples(
     if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 1):
         raise ValueError(f"`num_samples` must be a positive int, got {num_samples!r}.")
     include, exclude = _parse_ids(include_ids, "include_ids"), _parse_ids(exclude_ids, "exclude_ids")
+    if split is not None:
+        from stablepaint.data.splits import SPLITS
+
+        if split not in SPLITS:
+            raise ValueError(f"`split` must be one of {SPLITS} or None, got {split!r}.")
     dataset = data if isinstance(data, datasets.Dataset) else load_illustrations(data)
     ids = _sample_ids(dataset)
     order = sorted(range(len(ids)), key=lambda index: _natural_key(ids[index]))
+    if split is not None:
+        from stablepaint.data.splits import split_of
+
+        order = [index for index in order if split_of(str(ids[index])) == split]
     if include is not None:
         order = [index for index in order if _id_matches(ids[index], include)]
     if exclude is not None:

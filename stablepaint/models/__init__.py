@@ -12,6 +12,7 @@ from stablepaint.models.paintstorch import (
     paintstorch_from_stenciltorch,
 )
 from stablepaint.models.perceptual import VGG16_LAYERS, VGG16Features, VGGWeightsNotFoundError
+from stablepaint.models.region_colorizer import RegionColorizer, RegionColorizerOutput
 from stablepaint.models.stablepaint import StablePaintContextEncoder, widen_conv_in
 from stablepaint.models.stenciltorch import StencilTorchGuideDecoder
 from stablepaint.models.workflow import (
@@ -37,6 +38,8 @@ __all__ = [
     "PaintsTorchGeneratorOutput",
     "PaintsTorchUpBlock",
     "paintstorch_from_stenciltorch",
+    "RegionColorizer",
+    "RegionColorizerOutput",
     "ResNeXtBottleneck",
     "SemanticFeatureExtractor",
     "StablePaintContextEncoder",
