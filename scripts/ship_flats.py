@@ -110,6 +110,8 @@ means, samples better, Wilcoxon signed-rank p). "raw network" is the network's c
 
 ## Limitations
 
+- It overrides strokes it judges wrong, sometimes a deliberate one (a thin red stroke in a mouth came out skin-colored
+  on the README example): `keep_stroke_colors=True` keeps every stroked region in its stroke color.
 - One color per region: shading is not modeled (shade on top with a StencilTorch given the flats as dense hints).
 - OpenMoji's lines do not close every color area: one region often holds several colors, which no single region
   color (nor the flat fill's) matches.
