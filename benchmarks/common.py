@@ -233,6 +233,26 @@ class CellBudget:
         return f"predicted {predicted:.0f} s > --max-seconds {self.max_seconds:g}"
 
 
+def held_out_hints(resolution: int = 128) -> dict:
+    """The held-out adventurer samples 2480-2499 of the shipped StablePaint (seen by none of the shipped models) in the
+    sparse-hint regime: `samples`, `lineart` and `hints` (PIL lists, the pipelines' inputs) and the metric tensors
+    `targets`, `line_tensor`, `hint_tensor`."""
+    from stablepaint.evaluation.samples import _image_tensor, load_samples
+
+    data = REPO.parent / "shared" / "data" / "adventurer"
+    samples = load_samples(data, num_samples=20, resolution=resolution, include_ids="2480-2499", regimes=["hints"])
+    lineart = [sample.lineart for sample in samples]
+    hints = [sample.hints["hints"] for sample in samples]
+    return {
+        "samples": samples,
+        "lineart": lineart,
+        "hints": hints,
+        "targets": _image_tensor([sample.image for sample in samples], "RGB"),
+        "line_tensor": _image_tensor(lineart, "L"),
+        "hint_tensor": _image_tensor(hints, "RGBA"),
+    }
+
+
 def write_report(out: Optional[str], default_name: str, report: dict) -> Optional[Path]:
     """Write `report` to `out` (a .json file, or a folder that gets `default_name`)."""
     if not out:

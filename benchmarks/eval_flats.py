@@ -27,19 +27,6 @@ from common import REPO, machine, write_report  # noqa: E402
 DATASETS = ("adventurer", "openmoji")
 
 
-def raw_network(pipe, lineart: np.ndarray, hints: np.ndarray) -> np.ndarray:
-    """The network's color for every region (no stroke constraint), lines multiplied in: `(H, W, 3)` in [0, 1]."""
-    from stablepaint.region_tokens import paint_regions, region_tokens
-
-    tokens = region_tokens(lineart, hints, pipe.line_threshold)
-    if tokens.num_regions == 0:
-        return np.ones(lineart.shape + (3,), np.float32) * lineart[..., None]
-    with torch.no_grad():
-        colors = pipe.region_colorizer(torch.from_numpy(tokens.features)[None]).colors[0].numpy()
-    painted = paint_regions(tokens, np.round(np.clip(colors, 0, 1) * 255).astype(np.uint8)) / 255.0
-    return (painted * lineart[..., None]).astype(np.float32)
-
-
 def shaded(shader, samples, flats: torch.Tensor) -> torch.Tensor:
     """`shader` (a StencilTorch pipeline) run on the flats as dense hints, its raw network (no `hint_regions`)."""
     from PIL import Image
@@ -62,18 +49,16 @@ def evaluate_dataset(name: str, pipe, flat, split: str, limit, shader=None) -> d
     samples = load_samples(data, num_samples=limit, resolution=256, regimes=["none", "hints"], split=split)
     targets = _image_tensor([s.image for s in samples], "RGB")
     lines = _image_tensor([s.lineart for s in samples], "L")
+    # the raw network: the same weights deciding every region, stroked ones too (no stroke constraint)
+    raw = type(pipe)(region_colorizer=pipe.region_colorizer, keep_stroke_colors=False)
+    raw.set_progress_bar_config(disable=True)
     report = {"samples": len(samples), "split": split}
     for regime in ("none", "hints"):
         hints = [s.hints[regime] for s in samples]
         outputs = {
             "flat-fill": pipe_outputs(flat, samples, hints),
             "flats (default call)": pipe_outputs(pipe, samples, hints),
-            "flats (raw network)": torch.stack(
-                [
-                    torch.from_numpy(raw_network(pipe, line, hint_array(hint, line.shape))).permute(2, 0, 1)
-                    for line, hint in zip(lines[:, 0].numpy(), hints)
-                ]
-            ),
+            "flats (raw network)": pipe_outputs(raw, samples, hints),
         }
         if shader is not None:  # the GAN shades on top of the flats
             outputs["stenciltorch on the flats"] = shaded(shader, samples, outputs["flats (default call)"])
@@ -100,16 +85,6 @@ def evaluate_dataset(name: str, pipe, flat, split: str, limit, shader=None) -> d
             print(f"{name} {regime} {label}: {row}", flush=True)
         report[regime] = rows
     return report
-
-
-def hint_array(hints, shape) -> np.ndarray:
-    """`(4, H, W)` float strokes (RGB, mask) of RGBA hints (or none)."""
-    if hints is None:
-        return np.zeros((4,) + tuple(shape), np.float32)
-    array = np.asarray(hints.convert("RGBA").resize(shape[::-1]), dtype=np.float32) / 255.0
-    array = np.moveaxis(array, -1, 0)
-    array[3] = array[3] >= 0.5
-    return array
 
 
 def pipe_outputs(pipe, samples, hints) -> torch.Tensor:

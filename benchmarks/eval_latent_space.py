@@ -18,9 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, machine, write_report  # noqa: E402
-
-DATA = REPO.parent / "shared" / "data" / "adventurer"
+from common import REPO, held_out_hints, machine, write_report  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,16 +31,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from scipy.stats import wilcoxon
 
-    from stablepaint.evaluation.samples import _image_tensor, load_samples
     from stablepaint.hub.loading import load_pipeline
     from stablepaint.metrics.color import hint_fidelity, region_color_error
 
     torch.set_num_threads(args.threads)
-    samples = load_samples(DATA, num_samples=20, resolution=128, include_ids="2480-2499", regimes=["hints"])
-    lineart = [sample.lineart for sample in samples]
-    hints = [sample.hints["hints"] for sample in samples]
-    targets = _image_tensor([sample.image for sample in samples], "RGB")
-    line_tensor, hint_tensor = _image_tensor(lineart, "L"), _image_tensor(hints, "RGBA")
+    held_out = held_out_hints()
+    samples, lineart, hints = held_out["samples"], held_out["lineart"], held_out["hints"]
+    targets, line_tensor, hint_tensor = held_out["targets"], held_out["line_tensor"], held_out["hint_tensor"]
 
     def errors(images):
         return hint_fidelity(images, hint_tensor), region_color_error(images, targets, line_tensor)

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from stablepaint.palette import srgb_to_lab
-from stablepaint.regions import codes_to_rgb, color_codes, label_regions, majority_codes
+from stablepaint.regions import codes_to_rgb, color_codes, label_regions, majority_codes, nearest_region_labels
 
 #: The side of the occupancy grid of a region's bounding box.
 SHAPE_GRID = 8
@@ -159,9 +159,5 @@ def region_tokens(
 def paint_regions(tokens: RegionTokens, colors: np.ndarray) -> np.ndarray:
     """`(H, W, 3)` uint8: every region in its color (`colors`: `(n, 3)` uint8), every line pixel in the color of the
     nearest region pixel (as `flat_fill`); a lineart without regions stays white."""
-    labels = tokens.labels
-    if tokens.num_regions == 0:
-        return np.full(labels.shape + (3,), 255, dtype=np.uint8)
-    _, (region_y, region_x) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
     table = np.concatenate([np.full((1, 3), 255, np.uint8), np.asarray(colors, dtype=np.uint8)])
-    return table[labels[region_y, region_x]]
+    return table[nearest_region_labels(tokens.labels)]

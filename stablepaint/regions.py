@@ -143,6 +143,15 @@ def stroke_map(hints: PIL.Image.Image, size: Tuple[int, int]) -> Tuple[np.ndarra
     return rgba[3].numpy() > 0, colors
 
 
+def nearest_region_labels(labels: np.ndarray) -> np.ndarray:
+    """`labels` with every line pixel (label 0) given the label of the nearest region pixel (Euclidean distance
+    transform); `labels` itself when it has no region at all."""
+    if not labels.any():
+        return labels
+    _, (region_y, region_x) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    return labels[region_y, region_x]
+
+
 def flat_fill(lineart: np.ndarray, hints: np.ndarray, line_threshold: float = 0.5) -> np.ndarray:
     """The flat-fill baseline on one lineart: every region takes the majority color of the strokes inside it or, for
     a region without strokes, the color of the stroke pixel nearest to it; line pixels take the color of the nearest
@@ -174,9 +183,7 @@ def flat_fill(lineart: np.ndarray, hints: np.ndarray, line_threshold: float = 0.
         for region, (y, x) in zip(empty, positions):  # a loop over regions, not pixels
             region_codes[region] = codes[nearest_y[y, x], nearest_x[y, x]]
     # 3. Line pixels take the color of the nearest region pixel (only visible where the lines are gray).
-    _, (region_y, region_x) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-    filled_labels = labels[region_y, region_x] if num_regions else labels
-    del region_y, region_x
+    filled_labels = nearest_region_labels(labels)
     rgb = codes_to_rgb(region_codes)[filled_labels]  # a table lookup per pixel, in 8 bits
     missing = (region_codes < 0)[filled_labels]  # no region at all: the nearest stroke's color
     rgb[missing] = codes_to_rgb(codes[nearest_y[missing], nearest_x[missing]])

@@ -39,7 +39,7 @@ from stablepaint.data.splits import split_of
 from stablepaint.models.region_colorizer import RegionColorizer
 from stablepaint.region_tokens import NUM_SHAPE_FEATURES, SHAPE_GRID, region_tokens, stroke_features
 from stablepaint.regions import region_medians
-from stablepaint.training.utils import list_checkpoints, save_checkpoint
+from stablepaint.training.utils import resume_from_checkpoint, save_checkpoint
 from stablepaint.utils.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def parse_args(input_args=None):
     parser.add_argument("--mixed_precision", default="no", choices=("no", "fp16", "bf16"))
     parser.add_argument("--num_workers", type=int, default=1, help="Processes for the token cache.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(gradient_accumulation_steps=1)  # read by the shared `resume_from_checkpoint`; no accumulation
     args = parser.parse_args(input_args)
     for name in ("hint_draws", "train_batch_size", "max_train_steps", "validation_steps", "checkpointing_steps"):
         if getattr(args, name) < 1:
@@ -258,18 +259,11 @@ def main(args) -> Path:
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     best_path = output / "best.json"
-    step, best = 0, {"step": None, "validation_delta_e76": float("inf")}
-    if args.resume_from_checkpoint:
-        checkpoints = list_checkpoints(output)
-        path = checkpoints[-1] if args.resume_from_checkpoint == "latest" and checkpoints else None
-        if args.resume_from_checkpoint != "latest":
-            path = Path(args.resume_from_checkpoint)
-        if path is not None:
-            accelerator.load_state(str(path))
-            step = int(path.name.split("-")[-1])
-            if best_path.is_file():
-                best = json.loads(best_path.read_text())
-            accelerator.print(f"Resuming from {path} (step {step})")
+    best = {"step": None, "validation_delta_e76": float("inf")}
+    # the shared loader (one step per "epoch": the batch of a step depends on the step only, nothing to skip)
+    step, _, _ = resume_from_checkpoint(accelerator, args, num_update_steps_per_epoch=1)
+    if step and best_path.is_file():
+        best = json.loads(best_path.read_text())
     progress = tqdm(total=args.max_train_steps, initial=step, desc="flats", disable=not accelerator.is_main_process)
     while step < args.max_train_steps:
         rng = np.random.default_rng((args.seed, step))  # the batch depends on the step only: exact resumption
