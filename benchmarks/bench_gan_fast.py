@@ -1,17 +1,20 @@
-"""The GAN colorizers' fast CPU path (`pipe.enable_fast_inference()`: ONNX Runtime) against eager PyTorch float32.
+"""The GAN colorizers' fast CPU paths (`pipe.enable_fast_inference()`: ONNX Runtime float32, and
+`precision="int8"`: OpenVINO int8) against eager PyTorch float32.
 
 Per shipped GAN model (`stenciltorch-adventurer`, `paintstorch-adventurer`; `--tiny`: a random tiny generator):
 
 - `generator`: the colorizer's forward alone at `--size`² (default 512), batch 1: eager float32 PyTorch vs
-  `OnnxRuntimeColorizer`, on the same random inputs;
-- `pipeline`: the whole pipeline call on a `--size`² lineart with hints (`output_type="np"`), fast inference off vs
-  on. The shipped models work at their training scale (`sample_size` 128: the lineart is resized to 128² and the
+  `OnnxRuntimeColorizer` vs `OpenVinoInt8Colorizer` (calibrated by the pipeline on its default calibration drawings),
+  on the same inputs: those the pipeline builds from a synthetic `--size`² drawing with strokes;
+- `pipeline`: the whole pipeline call on a `--size`² lineart with hints (`output_type="np"`), eager vs fp32 vs int8.
+  The shipped models work at their training scale (`sample_size` 128: the lineart is resized to 128² and the
   output back), so this call runs the generator at 128².
 
-The two alternate call after call (`common.interleaved`) and medians are reported with their ratio (eager / fast),
-together with the largest absolute difference of the outputs (generator: on its [-1, 1] output; pipeline: on the
-[0, 1] image). The export (once per weights, cached) is excluded, as warm-up; turning fast inference off and on
-between calls keeps its ONNX Runtime session.
+The three alternate call after call (`common.interleaved`, 0.3 s apart: each runtime's threads spin for a while
+after a call, which slowed the next path's call by 15 % when they ran back to back) and medians are reported with their ratios (eager / fast),
+together with the largest and mean absolute difference of the outputs to eager (generator: on its [-1, 1] output;
+pipeline: on the [0, 1] image). The export and the quantization are excluded, as warm-up; switching between paths
+keeps their sessions. `--no-int8` skips OpenVINO (not installed).
 
     python benchmarks/bench_gan_fast.py --threads 2 --out benchmarks/results/gan_fast_cpu.json
     python benchmarks/bench_gan_fast.py --tiny --size 64 --repeats 1   # smoke test
@@ -65,56 +68,63 @@ def _inputs(size: int, seed: int = 0):
     return lineart, hints
 
 
-def bench_model(name: str, pipe, size: int, repeats: int, warmup: int, cache_dir: str) -> dict:
-    from stablepaint.export.onnx import dummy_inputs
+def _summary(times: dict, outputs: dict, size: int) -> dict:
+    """Medians, speed-ups over eager and differences to eager's output of each path."""
+    result = {"size": size}
+    for path in times:
+        result[f"{path}_ms"] = 1000 * times[path]["median_s"]
+        if path != "eager":
+            result[f"{path}_speedup"] = result["eager_ms"] / result[f"{path}_ms"]
+            difference = np.abs(np.asarray(outputs[path], np.float64) - np.asarray(outputs["eager"], np.float64))
+            result[f"{path}_max_abs_diff"], result[f"{path}_mean_abs_diff"] = (
+                float(difference.max()),
+                float(difference.mean()),
+            )
+    return result
+
+
+def bench_model(name: str, pipe, size: int, repeats: int, warmup: int, cache_dir: str, int8: bool = True) -> dict:
     from stablepaint.models.fast_inference import OnnxRuntimeColorizer
 
     colorizer = pipe.colorizer.eval()
-    fast = OnnxRuntimeColorizer(colorizer, cache_dir=cache_dir)
-    tensors = dummy_inputs(colorizer, 1, size, size)
-    args = (tensors["sample"], tensors.get("hints"), tensors.get("features"))
-
-    def eager():
-        with torch.no_grad():
-            return colorizer(*args).sample
-
-    times = interleaved({"eager": eager, "fast": lambda: fast(*args)}, torch.device("cpu"), repeats, warmup)
-    generator = {
-        "size": size,
-        "eager_ms": 1000 * times["eager"]["median_s"],
-        "fast_ms": 1000 * times["fast"]["median_s"],
-        "max_abs_diff": float((fast(*args) - eager()).abs().max()),
-    }
-    generator["speedup"] = generator["eager_ms"] / generator["fast_ms"]
-
+    runners = {"fp32": OnnxRuntimeColorizer(colorizer, cache_dir=cache_dir)}
+    if int8:
+        pipe.enable_fast_inference(precision="int8")  # calibrated on the default drawings
+        runners["int8"] = pipe._fast_colorizer
+        pipe.disable_fast_inference()
     lineart, hints = _inputs(size)
+    # the generator's inputs as the pipeline builds them at `size`² from the drawing the pipeline part colors
+    args = pipe.calibration_inputs([(lineart, hints)], height=size, width=size)[0]
     outputs = {}
 
-    def call(enabled: bool):
-        if enabled:
-            pipe.enable_fast_inference(cache_dir=cache_dir)
-        else:
-            pipe.disable_fast_inference()
-        outputs[enabled] = pipe(lineart, hints=hints, output_type="np").images
-        return outputs[enabled]
+    def run(path: str):
+        with torch.no_grad():
+            outputs[path] = (colorizer(*args).sample if path == "eager" else runners[path](*args)).numpy()
+
+    paths = ["eager", *runners]
+    times = interleaved(
+        {path: (lambda path=path: run(path)) for path in paths}, torch.device("cpu"), repeats, warmup, pause_s=0.3
+    )
+    generator = _summary(times, outputs, size)
+
+    def call(path: str):
+        pipe._fast_colorizer = None if path == "eager" else runners[path]
+        outputs[path] = pipe(lineart, hints=hints, output_type="np").images
+        return outputs[path]
 
     times = interleaved(
-        {"eager": lambda: call(False), "fast": lambda: call(True)}, torch.device("cpu"), repeats, warmup
+        {path: (lambda path=path: call(path)) for path in paths}, torch.device("cpu"), repeats, warmup, pause_s=0.3
     )
-    pipeline = {
-        "size": size,
-        "working_size": getattr(colorizer.config, "sample_size", None) or size,
-        "eager_ms": 1000 * times["eager"]["median_s"],
-        "fast_ms": 1000 * times["fast"]["median_s"],
-        "max_abs_diff": float(np.abs(outputs[True] - outputs[False]).max()),
-    }
-    pipeline["speedup"] = pipeline["eager_ms"] / pipeline["fast_ms"]
-    print(
-        f"{name}: generator {size}² eager {generator['eager_ms']:.0f} ms, fast {generator['fast_ms']:.0f} ms "
-        f"({generator['speedup']:.2f}x, max diff {generator['max_abs_diff']:.1e}); pipeline {size}² "
-        f"(generator at {pipeline['working_size']}²) eager {pipeline['eager_ms']:.0f} ms, fast "
-        f"{pipeline['fast_ms']:.0f} ms ({pipeline['speedup']:.2f}x, max diff {pipeline['max_abs_diff']:.1e})"
-    )
+    pipe.disable_fast_inference()
+    pipeline = _summary(times, outputs, size)
+    pipeline["working_size"] = getattr(colorizer.config, "sample_size", None) or size
+    for label, result in (("generator", generator), ("pipeline", pipeline)):
+        fast = ", ".join(
+            f"{path} {result[f'{path}_ms']:.0f} ms ({result[f'{path}_speedup']:.2f}x, max diff "
+            f"{result[f'{path}_max_abs_diff']:.1e}, mean {result[f'{path}_mean_abs_diff']:.1e})"
+            for path in runners
+        )
+        print(f"{name}: {label} {size}² eager {result['eager_ms']:.0f} ms, {fast}")
     return {"model": name, "generator": generator, "pipeline": pipeline}
 
 
@@ -126,6 +136,7 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--models", nargs="+", default=list(MODELS), help="shipped GAN models")
     parser.add_argument("--tiny", action="store_true", help="a random tiny StencilTorch generator (smoke test)")
+    parser.add_argument("--no-int8", action="store_true", help="skip the OpenVINO int8 path")
     parser.add_argument("--out", default=None, help="a .json file or a folder (gets gan_fast_cpu.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -135,11 +146,16 @@ def main(argv=None) -> int:
     results, load_before = [], os.getloadavg()
     with tempfile.TemporaryDirectory() as cache_dir:
         if args.tiny:
-            results.append(bench_model("tiny", _tiny_pipeline(), args.size, args.repeats, args.warmup, cache_dir))
+            pipe = _tiny_pipeline()
+            results.append(
+                bench_model("tiny", pipe, args.size, args.repeats, args.warmup, cache_dir, not args.no_int8)
+            )
         else:
             for name in args.models:
                 pipe = load_pipeline(name, device="cpu")
-                results.append(bench_model(name, pipe, args.size, args.repeats, args.warmup, cache_dir))
+                results.append(
+                    bench_model(name, pipe, args.size, args.repeats, args.warmup, cache_dir, not args.no_int8)
+                )
     info = machine(torch.device("cpu"))
     # The machine is shared: its load average (1, 5, 15 min) before and after says how busy it was.
     info["load_average"] = {"before": list(load_before), "after": list(os.getloadavg())}

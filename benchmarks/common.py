@@ -92,9 +92,12 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved(calls: Dict[str, Callable[[], object]], device, repeats: int, warmup: int = 1) -> Dict[str, dict]:
+def interleaved(
+    calls: Dict[str, Callable[[], object]], device, repeats: int, warmup: int = 1, pause_s: float = 0.0
+) -> Dict[str, dict]:
     """Median and all seconds per call of each callable, timed in turns (A, B, C, A, B, C, ...) after `warmup`
-    untimed calls of each."""
+    untimed calls of each. `pause_s` sleeps before each timed call: runtimes with their own thread pools (ONNX Runtime,
+    OpenVINO, PyTorch's OpenMP) keep spinning for a while after a call and slow down the next one's threads."""
     for _ in range(warmup):
         for call in calls.values():
             call()
@@ -102,6 +105,7 @@ def interleaved(calls: Dict[str, Callable[[], object]], device, repeats: int, wa
     for _ in range(max(1, repeats)):
         for name, call in calls.items():
             synchronize(device)
+            time.sleep(pause_s)
             start = time.perf_counter()
             call()
             synchronize(device)

@@ -188,5 +188,7 @@ def test_benchmark_runs_and_reports(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     (entry,) = json.loads((tmp_path / "gan_fast_cpu.json").read_text())["results"]
     for part in ("generator", "pipeline"):
-        assert entry[part]["eager_ms"] > 0 and entry[part]["fast_ms"] > 0
-        assert entry[part]["max_abs_diff"] <= FAST_TOLERANCE
+        assert entry[part]["eager_ms"] > 0 and entry[part]["fp32_ms"] > 0 and entry[part]["int8_ms"] > 0
+        assert entry[part]["fp32_max_abs_diff"] <= FAST_TOLERANCE
+        assert entry[part]["fp32_speedup"] == pytest.approx(entry[part]["eager_ms"] / entry[part]["fp32_ms"])
+        assert 0 < entry[part]["int8_mean_abs_diff"] <= entry[part]["int8_max_abs_diff"]

@@ -165,6 +165,13 @@ class ColorizeCommand(BaseStablepaintCommand):
             "faster, more on a busy CPU; needs onnxruntime; the graph is cached in ~/.cache/stablepaint/onnx)",
         )
         colorize.add_argument(
+            "--fast-int8",
+            action="store_true",
+            help="GAN models on the CPU: run the colorizer quantized to int8 with OpenVINO (about 3.5x faster at 512², "
+            "for previews: within 0.03 mean abs of the float32 output, stroke colors 4-25%% further; 5-10 s to "
+            "calibrate; needs stablepaint[openvino])",
+        )
+        colorize.add_argument(
             "--overwrite", action="store_true", help="batch mode: color the files whose output exists too"
         )
         add_palette_layer_flags(colorize)  # --palette, --save-palette, --layers
@@ -213,7 +220,7 @@ class ColorizeCommand(BaseStablepaintCommand):
             pipe.set_progress_bar_config(disable=args.no_progress or args.steps == 1, leave=False)
         from stablepaint.commands.colorize_fast import apply_fast_flag
 
-        apply_fast_flag(pipe, args.fast)
+        apply_fast_flag(pipe, args.fast, args.fast_int8)
         loaded = time.perf_counter() - start
         family = type(pipe).__name__
         if args.num_images > 1 and not pipe.stochastic:

@@ -56,7 +56,7 @@ def run_batch(args: argparse.Namespace, pipeline_kwargs: Callable, load_input: C
         pipe.set_progress_bar_config(disable=True)  # one bar for the whole batch
     from stablepaint.commands.colorize_fast import apply_fast_flag
 
-    apply_fast_flag(pipe, getattr(args, "fast", False))
+    apply_fast_flag(pipe, getattr(args, "fast", False), getattr(args, "fast_int8", False))
     # The flags, checked against what the pipeline takes, once for every file (placeholders for the per-file inputs)
     hints_flag = None if args.hints is None else args.hints
     kwargs = pipeline_kwargs(pipe, args, args.lineart, hints_flag, mask, image)

@@ -19,7 +19,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -152,10 +152,9 @@ class OnnxRuntimeColorizer:
         self.input_names = colorizer_input_names(colorizer)
         self._session, self._versions = None, None
 
-    def _weights_versions(self) -> Tuple[int, ...]:
-        return tuple(id(p) for p in self.colorizer.parameters()) + tuple(
-            p._version for p in self.colorizer.parameters()
-        )
+    def for_colorizer(self, colorizer: PaintsTorchGenerator) -> "OnnxRuntimeColorizer":
+        """The same runner for another colorizer (a pipeline whose component was replaced)."""
+        return type(self)(colorizer, cache_dir=self.cache_dir, num_threads=self.num_threads)
 
     def _graph_bytes(self) -> bytes:
         if self.cache_dir is None:
@@ -172,7 +171,7 @@ class OnnxRuntimeColorizer:
     @property
     def session(self):
         """The `onnxruntime.InferenceSession`, (re-)built when the weights changed."""
-        versions = self._weights_versions()
+        versions = weights_versions(self.colorizer)
         if self._session is None or versions != self._versions:
             onnxruntime = import_onnxruntime()
             options = onnxruntime.SessionOptions()
@@ -189,19 +188,31 @@ class OnnxRuntimeColorizer:
         self, sample: torch.Tensor, hints: Optional[torch.Tensor] = None, features: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
         """The generator's output `sample` `(B, out_channels, H, W)` for these inputs (see its `forward`)."""
-        named = {"sample": sample, "hints": hints, "features": features}
-        for name, tensor in named.items():
-            if (tensor is not None) != (name in self.input_names):
-                expected = "required" if name in self.input_names else "not read by this colorizer (pass None)"
-                raise ValueError(f"`{name}` is {expected}.")
-        _check_shapes(self.colorizer, sample, hints, features)
-        if features is not None and tuple(features.shape[-2:]) != (sample.shape[-2] // 16, sample.shape[-1] // 16):
-            # As the generator does: the features resized to the bottleneck (the graph was traced without it).
-            size = (sample.shape[-2] // 16, sample.shape[-1] // 16)
-            named["features"] = F.interpolate(features.float(), size=size, mode="bilinear", align_corners=False)
-        feed = {name: named[name].detach().to("cpu", torch.float32).contiguous().numpy() for name in self.input_names}
-        (output,) = self.session.run(["image"], feed)
+        (output,) = self.session.run(["image"], graph_feed(self.colorizer, sample, hints, features))
         return torch.from_numpy(output)
+
+
+def graph_feed(colorizer: PaintsTorchGenerator, sample, hints=None, features=None) -> Dict[str, Any]:
+    """The exported graph's inputs (float32 numpy arrays by input name) for the generator's `forward` arguments,
+    checked: a `ValueError` names a missing, unread or wrongly shaped one."""
+    names = colorizer_input_names(colorizer)
+    named = {"sample": sample, "hints": hints, "features": features}
+    for name, tensor in named.items():
+        if (tensor is not None) != (name in names):
+            expected = "required" if name in names else "not read by this colorizer (pass None)"
+            raise ValueError(f"`{name}` is {expected}.")
+    _check_shapes(colorizer, sample, hints, features)
+    if features is not None and tuple(features.shape[-2:]) != (sample.shape[-2] // 16, sample.shape[-1] // 16):
+        # As the generator does: the features resized to the bottleneck (the graph was traced without it).
+        size = (sample.shape[-2] // 16, sample.shape[-1] // 16)
+        named["features"] = F.interpolate(features.float(), size=size, mode="bilinear", align_corners=False)
+    return {name: named[name].detach().to("cpu", torch.float32).contiguous().numpy() for name in names}
+
+
+def weights_versions(colorizer: torch.nn.Module) -> Tuple[int, ...]:
+    """Changes when a parameter is replaced or modified in place (an optimizer step, `load_state_dict`)."""
+    parameters = list(colorizer.parameters())
+    return tuple(id(p) for p in parameters) + tuple(p._version for p in parameters)
 
 
 def _check_shapes(colorizer: PaintsTorchGenerator, sample, hints, features) -> None:
