@@ -104,9 +104,18 @@ class CustomPipelineMixin:
 
     @classmethod
     def call_parameters(cls) -> FrozenSet[str]:
-        """The names `call_method` takes by keyword (`lineart` or `sketch` first)."""
-        parameters = inspect.signature(getattr(cls, cls.call_method)).parameters.values()
-        return frozenset(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) - {"self"}
+        """The names `call_method` takes by keyword (`lineart` or `sketch` first). A method that passes `**kwargs` on
+        to its parent class' (e.g. `FlatsPipeline.__call__`) takes the parent's names too."""
+        names = set()
+        for klass in cls.__mro__:
+            method = klass.__dict__.get(cls.call_method)
+            if method is None:
+                continue
+            parameters = inspect.signature(method).parameters.values()
+            names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+            if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+                break
+        return frozenset(names - {"self"})
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):

@@ -197,3 +197,23 @@ def test_art_workflow_benchmark_grid(tmp_path):
     assert [(r["size"], r["batch"]) for r in report["grid"]] == [(32, 1), (32, 2)]
     assert all(r["images_per_s"] > 0 and r["ratio"] > 0 for r in report["grid"])
     assert report["training"]["images_per_s"] > 0 and report["training"]["reference_images_per_s"] > 0
+
+
+def test_split_by_strokes_divides_multicolor_regions_only():
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from eval_flats_tradeoffs import split_by_strokes
+
+    lineart = np.ones((16, 32), np.float32)
+    lineart[:, 16] = 0  # two regions: columns 0-15 and 17-31
+    hints = np.zeros((16, 32, 4), np.uint8)
+    hints[8, 1:3] = (255, 0, 0, 255)  # region 1: a red and a blue stroke at its two ends
+    hints[8, 13:15] = (0, 0, 255, 255)
+    hints[2, 20:30] = (0, 255, 0, 255)  # region 2: one green stroke
+    image = np.full((16, 32, 3), 0.5, np.float32)
+    split = split_by_strokes(image, lineart, hints)
+    np.testing.assert_array_equal(split[:, :7], np.broadcast_to([1.0, 0.0, 0.0], (16, 7, 3)))  # nearer the red
+    np.testing.assert_array_equal(split[:, 9:16], np.broadcast_to([0.0, 0.0, 1.0], (16, 7, 3)))  # nearer the blue
+    np.testing.assert_array_equal(split[:, 16:], image[:, 16:])  # the line and the one-color region are left alone
+    np.testing.assert_array_equal(image, 0.5)  # the input is not modified

@@ -431,3 +431,21 @@ def test_evaluate_a_tiny_diffusion_pipeline_with_steps_and_generators(eval_pairs
     assert values["hints"]["hint_fidelity"] is not None
     assert first["notes"][str(folder)] == ["guidance scale 3 (the pipeline's default)"]  # nothing dropped
     assert values == second["results"][str(folder)]  # seeded per sample: reproducible
+
+
+def test_flats_pipeline_evaluates_with_its_parent_call_options(eval_pairs, vgg16_weights, tmp_path):
+    """`FlatsPipeline.__call__` passes `**kwargs` on to `FlatFillPipeline.__call__`: it declares the parent's options
+    (`output_type` among them), so `evaluate` gets tensors from it (it used to drop `output_type` and fail)."""
+    from stablepaint import FlatFillPipeline, FlatsPipeline, RegionColorizer
+
+    assert FlatsPipeline.call_parameters() == FlatFillPipeline.call_parameters()
+    torch.manual_seed(0)
+    flats = FlatsPipeline(RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2))
+    loaders = {"flats": flats, "flat-fill": FlatFillPipeline()}
+    report = evaluate_sparse_hints(
+        ["flats", "flat-fill"], eval_pairs, tmp_path, 3, vgg16_weights, load_pipeline=lambda name, **_: loaders[name]
+    )
+    for name in ("flats", "flat-fill"):
+        assert report["results"][name]["hints"]["line_preservation"] == pytest.approx(1.0)
+        assert report["results"][name]["hints"]["region_color_error"] > 0
+    assert (tmp_path / "grid_flats.png").is_file()

@@ -1,0 +1,191 @@
+"""Two ways to trade hint fidelity against region color error around the learned flats, measured on the `validation`
+split of each open dataset (100 drawings, 256², `stablepaint evaluate`'s stroke sampler, `hints` regime):
+
+- **split by strokes**: every region that holds strokes of several colors is divided between them (each pixel takes
+  the color of the nearest stroke pixel inside the region), after the flat fill or the flats. Every stroke pixel
+  inside a region is then exact (only those on the lines stay dark);
+- **StencilTorch shading on the flats**: `stenciltorch-adventurer`'s default call gives the shading (its luminance
+  over the median luminance of each region, clipped to [0.85, 1.15]) and the flats the colors, lines multiplied in.
+
+Plus where the flat fill's hint error lies (stroke pixels on the lines, kept dark, against the rest). Writes
+benchmarks/results/flats_tradeoffs.json.
+
+    python benchmarks/eval_flats_tradeoffs.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, machine, write_report  # noqa: E402
+
+DATASETS = ("adventurer", "openmoji")
+
+
+def split_by_strokes(image: np.ndarray, lineart: np.ndarray, hints: np.ndarray) -> np.ndarray:
+    """`image` (`(H, W, 3)` in [0, 1]) with each region holding strokes of 2+ colors repainted, pixel by pixel, in the
+    color of the nearest stroke pixel of that region (`hints`: `(H, W, 4)` uint8 RGBA)."""
+    from scipy import ndimage
+
+    from stablepaint.regions import color_codes, label_regions
+
+    image, stroke = image.copy(), hints[..., 3] >= 128
+    labels, _ = label_regions(lineart, 0.5)
+    under = stroke & (labels > 0)
+    if not under.any():
+        return image
+    keys = np.unique(labels[under].astype(np.int64) << 24 | color_codes(hints[..., :3])[under])
+    regions, colors = np.unique(keys >> 24, return_counts=True)
+    boxes = ndimage.find_objects(labels)
+    for region in regions[colors >= 2]:
+        box = boxes[region - 1]
+        inside = labels[box] == region
+        _, (ys, xs) = ndimage.distance_transform_edt(~(stroke[box] & inside), return_indices=True)
+        nearest = hints[box][..., :3][ys, xs].astype(np.float32) / 255
+        image[box][inside] = nearest[inside]
+    return image
+
+
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def shade_on_flats(shading: np.ndarray, flats: np.ndarray, lineart: np.ndarray, clip=(0.85, 1.15)) -> np.ndarray:
+    """`flats` (`(H, W, 3)` in [0, 1], lines multiplied in) times the luminance of `shading` over its median in each
+    line-bounded region, clipped to `clip`; line pixels stay as in `flats`."""
+    from scipy import ndimage
+
+    from stablepaint.regions import label_regions
+
+    labels, count = label_regions(lineart, 0.5)
+    luma = shading @ LUMA
+    medians = ndimage.median(luma, labels, np.arange(1, count + 1)) if count else []
+    table = np.concatenate([[1.0], np.asarray(medians, np.float64)])
+    ratio = np.clip(luma / np.maximum(table[labels], 1e-3), *clip)
+    ratio[labels == 0] = 1.0
+    return np.clip(flats * ratio[..., None], 0, 1).astype(np.float32)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--num-samples", type=int, default=100)
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "flats_tradeoffs.json"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    from scipy.stats import wilcoxon
+
+    from stablepaint import FlatsPipeline
+    from stablepaint.evaluation.samples import _image_tensor, load_samples
+    from stablepaint.hub.loading import load_pipeline
+    from stablepaint.metrics.color import hint_fidelity, line_preservation, region_color_error
+
+    flats = load_pipeline("flats-adventurer-openmoji")
+    methods = {
+        "flat fill": load_pipeline("flat-fill"),
+        "flats, stroked regions in their stroke color": FlatsPipeline(flats.region_colorizer, keep_stroke_colors=True),
+        "flats (shipped: the network decides every region)": flats,
+    }
+    results = []
+    for name in DATASETS:
+        data = REPO.parent / "shared" / "data" / name
+        samples = load_samples(
+            data, num_samples=args.num_samples, resolution=256, regimes=["hints"], split="validation"
+        )
+        targets = _image_tensor([s.image for s in samples], "RGB")
+        lines = _image_tensor([s.lineart for s in samples], "L")
+        hints = _image_tensor([s.hints["hints"] for s in samples], "RGBA")
+        metrics, outputs = {}, {}
+        for method, pipe in methods.items():
+            pipe.set_progress_bar_config(disable=True)
+            images = outputs[method] = [
+                pipe(s.lineart, hints=s.hints["hints"], output_type="np").images[0] for s in samples
+            ]
+            split = [
+                split_by_strokes(
+                    image, np.asarray(s.lineart.convert("L"), np.float32) / 255, np.asarray(s.hints["hints"])
+                )
+                for image, s in zip(images, samples)
+            ]
+            for label, arrays in ((method, images), (method + " + split by strokes", split)):
+                tensor = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
+                metrics[label] = {
+                    "hint": hint_fidelity(tensor, hints).numpy(),
+                    "region": region_color_error(tensor, targets, lines).numpy(),
+                    "lines": line_preservation(tensor, lines).numpy(),
+                }
+        stencil = load_pipeline("stenciltorch-adventurer")
+        stencil.set_progress_bar_config(disable=True)
+        shading = [stencil(s.lineart, hints=s.hints["hints"], output_type="np").images[0] for s in samples]
+        shaded = [
+            shade_on_flats(image, flat, np.asarray(s.lineart.convert("L"), np.float32) / 255)
+            for image, flat, s in zip(shading, outputs["flats (shipped: the network decides every region)"], samples)
+        ]
+        for label, arrays in (
+            ("stenciltorch-adventurer (default call)", shading),
+            ("StencilTorch shading on the flats", shaded),
+        ):
+            tensor = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
+            metrics[label] = {
+                "hint": hint_fidelity(tensor, hints).numpy(),
+                "region": region_color_error(tensor, targets, lines).numpy(),
+                "lines": line_preservation(tensor, lines).numpy(),
+            }
+        base = metrics["flat fill"]
+        # Where the flat fill's hint error lies: the stroke pixels on the lines (kept dark) against the rest.
+        from stablepaint.metrics.color import _delta_e
+
+        flat = (
+            torch.from_numpy(
+                np.stack(
+                    [
+                        methods["flat fill"](s.lineart, hints=s.hints["hints"], output_type="np").images[0]
+                        for s in samples
+                    ]
+                )
+            )
+            .permute(0, 3, 1, 2)
+            .float()
+        )
+        errors, stroked = _delta_e(flat, hints[:, :3]), hints[:, 3] >= 0.5
+        on_lines = stroked & (lines[:, 0] < 0.5)
+        results.append(
+            {
+                "dataset": name,
+                "split": "validation",
+                "flat_fill_stroke_pixels_on_lines": float(on_lines.sum() / stroked.sum()),
+                "flat_fill_hint_error_share_on_lines": float(errors[on_lines].sum() / errors[stroked].sum()),
+            }
+        )
+        print(f"{name}: flat fill: {results[-1]}", flush=True)
+        for label, values in metrics.items():
+            row = {"dataset": name, "split": "validation", "samples": len(samples), "method": label}
+            for metric in ("hint", "region", "lines"):
+                row[metric] = float(np.nanmean(values[metric]))
+            for metric in ("hint", "region"):
+                row[f"{metric}_ratio"] = row[metric] / float(np.nanmean(base[metric]))
+                keep = ~(np.isnan(values[metric]) | np.isnan(base[metric]))
+                differs = np.any(values[metric][keep] != base[metric][keep])
+                row[f"{metric}_p"] = (
+                    float(wilcoxon(values[metric][keep], base[metric][keep]).pvalue) if differs else None
+                )
+            results.append(row)
+            print(
+                f"{name}: {label}: hint {row['hint']:.2f} ({row['hint_ratio']:.2f}x), region {row['region']:.2f} "
+                f"({row['region_ratio']:.2f}x), lines {row['lines']:.3f}",
+                flush=True,
+            )
+    write_report(
+        args.out,
+        "flats_tradeoffs.json",
+        {"benchmark": "flats_tradeoffs", "machine": machine(torch.device("cpu")), "results": results},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
