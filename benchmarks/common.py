@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
+import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -268,3 +269,56 @@ def write_report(out: Optional[str], default_name: str, report: dict) -> Optiona
     path.write_text(json.dumps(report, indent=2))
     print(f"wrote {path}")
     return path
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The learned flats against the flat fill (eval_flats_tradeoffs.py, eval_flats_clean_strokes.py)
+# ----------------------------------------------------------------------------------------------------------------
+
+SHIPPED_FLATS = "flats (shipped: the network decides every region)"
+
+
+def flats_methods() -> dict:
+    """The flat fill, the shipped flats with stroked regions kept in their stroke color, and the shipped flats, by
+    label, progress bars off."""
+    from stablepaint import FlatsPipeline
+    from stablepaint.hub.loading import load_pipeline
+
+    flats = load_pipeline("flats-adventurer-openmoji")
+    methods = {
+        "flat fill": load_pipeline("flat-fill"),
+        "flats, stroked regions in their stroke color": FlatsPipeline(flats.region_colorizer, keep_stroke_colors=True),
+        SHIPPED_FLATS: flats,
+    }
+    for pipe in methods.values():
+        pipe.set_progress_bar_config(disable=True)
+    return methods
+
+
+def against_reference(values: dict, reference: dict, metrics=("hint", "region")) -> dict:
+    """Per metric of `values` (name → per-sample numpy array, NaN where undefined): the mean, and for `metrics` the
+    ratio to `reference`'s mean and the paired Wilcoxon p over the samples both define (`None` when equal)."""
+    from scipy.stats import wilcoxon
+
+    row = {metric: float(np.nanmean(array)) for metric, array in values.items()}
+    for metric in metrics:
+        row[f"{metric}_ratio"] = row[metric] / float(np.nanmean(reference[metric]))
+        keep = ~(np.isnan(values[metric]) | np.isnan(reference[metric]))
+        differs = np.any(values[metric][keep] != reference[metric][keep])
+        row[f"{metric}_p"] = float(wilcoxon(values[metric][keep], reference[metric][keep]).pvalue) if differs else None
+    return row
+
+
+def validation_hints(name: str, num_samples: int):
+    """The first `num_samples` drawings of the `validation` split of the open dataset `name` at 256² with the
+    evaluation's strokes (`hints` regime): `(samples, targets (B, 3, H, W), lineart (B, 1, H, W), hints (B, 4, H, W))`."""
+    from stablepaint.evaluation.samples import _image_tensor, load_samples
+
+    data = REPO.parent / "shared" / "data" / name
+    samples = load_samples(data, num_samples=num_samples, resolution=256, regimes=["hints"], split="validation")
+    return (
+        samples,
+        _image_tensor([s.image for s in samples], "RGB"),
+        _image_tensor([s.lineart for s in samples], "L"),
+        _image_tensor([s.hints["hints"] for s in samples], "RGBA"),
+    )

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, machine, write_report  # noqa: E402
+from common import REPO, SHIPPED_FLATS, against_reference, flats_methods, machine, validation_hints, write_report  # noqa: E402
 
 DATASETS = ("adventurer", "openmoji")
 
@@ -77,31 +77,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "flats_tradeoffs.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    from scipy.stats import wilcoxon
-
-    from stablepaint import FlatsPipeline
-    from stablepaint.evaluation.samples import _image_tensor, load_samples
     from stablepaint.hub.loading import load_pipeline
     from stablepaint.metrics.color import hint_fidelity, line_preservation, region_color_error
 
-    flats = load_pipeline("flats-adventurer-openmoji")
-    methods = {
-        "flat fill": load_pipeline("flat-fill"),
-        "flats, stroked regions in their stroke color": FlatsPipeline(flats.region_colorizer, keep_stroke_colors=True),
-        "flats (shipped: the network decides every region)": flats,
-    }
+    methods = flats_methods()
     results = []
     for name in DATASETS:
-        data = REPO.parent / "shared" / "data" / name
-        samples = load_samples(
-            data, num_samples=args.num_samples, resolution=256, regimes=["hints"], split="validation"
-        )
-        targets = _image_tensor([s.image for s in samples], "RGB")
-        lines = _image_tensor([s.lineart for s in samples], "L")
-        hints = _image_tensor([s.hints["hints"] for s in samples], "RGBA")
+        samples, targets, lines, hints = validation_hints(name, args.num_samples)
         metrics, outputs = {}, {}
         for method, pipe in methods.items():
-            pipe.set_progress_bar_config(disable=True)
             images = outputs[method] = [
                 pipe(s.lineart, hints=s.hints["hints"], output_type="np").images[0] for s in samples
             ]
@@ -123,7 +107,7 @@ def main(argv=None) -> int:
         shading = [stencil(s.lineart, hints=s.hints["hints"], output_type="np").images[0] for s in samples]
         shaded = [
             shade_on_flats(image, flat, np.asarray(s.lineart.convert("L"), np.float32) / 255)
-            for image, flat, s in zip(shading, outputs["flats (shipped: the network decides every region)"], samples)
+            for image, flat, s in zip(shading, outputs[SHIPPED_FLATS], samples)
         ]
         for label, arrays in (
             ("stenciltorch-adventurer (default call)", shading),
@@ -164,15 +148,7 @@ def main(argv=None) -> int:
         print(f"{name}: flat fill: {results[-1]}", flush=True)
         for label, values in metrics.items():
             row = {"dataset": name, "split": "validation", "samples": len(samples), "method": label}
-            for metric in ("hint", "region", "lines"):
-                row[metric] = float(np.nanmean(values[metric]))
-            for metric in ("hint", "region"):
-                row[f"{metric}_ratio"] = row[metric] / float(np.nanmean(base[metric]))
-                keep = ~(np.isnan(values[metric]) | np.isnan(base[metric]))
-                differs = np.any(values[metric][keep] != base[metric][keep])
-                row[f"{metric}_p"] = (
-                    float(wilcoxon(values[metric][keep], base[metric][keep]).pvalue) if differs else None
-                )
+            row.update(against_reference(values, base))
             results.append(row)
             print(
                 f"{name}: {label}: hint {row['hint']:.2f} ({row['hint_ratio']:.2f}x), region {row['region']:.2f} "

@@ -217,3 +217,20 @@ def test_split_by_strokes_divides_multicolor_regions_only():
     np.testing.assert_array_equal(split[:, 9:16], np.broadcast_to([0.0, 0.0, 1.0], (16, 7, 3)))  # nearer the blue
     np.testing.assert_array_equal(split[:, 16:], image[:, 16:])  # the line and the one-color region are left alone
     np.testing.assert_array_equal(image, 0.5)  # the input is not modified
+
+
+def test_clip_strokes_keeps_only_pixels_of_the_stroke_color():
+    import torch
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from eval_flats_clean_strokes import clip_strokes
+
+    targets = torch.zeros(1, 3, 4, 8)
+    targets[:, 0, :, :4] = 1.0  # left half red, right half black
+    hints = torch.zeros(1, 4, 4, 8)
+    hints[:, 0, 1, 1:7] = 1.0  # one red stroke across both halves
+    hints[:, 3, 1, 1:7] = 1.0
+    clipped = clip_strokes(hints, targets)
+    assert clipped[0, 3, 1].tolist() == [0, 1, 1, 1, 0, 0, 0, 0]  # only over the red half
+    torch.testing.assert_close(clipped[:, :3], hints[:, :3])  # colors untouched
+    assert hints[0, 3].sum() == 6  # the input is not modified
