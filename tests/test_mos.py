@@ -306,8 +306,13 @@ def test_page_in_a_real_browser_downloads_ratings_that_score(tmp_path, model_dir
         driver.find_element(By.ID, "rater").send_keys("browser-rater")
         driver.find_element(By.ID, "download-json").click()
         path = downloads / "ratings-browser-rater.json"
-        deadline = time.monotonic() + 60  # a busy CI machine (2 cores, two browsers under xdist) can take seconds
-        while not path.is_file() and time.monotonic() < deadline:
+        start = time.monotonic()  # a busy CI machine (2 cores, two browsers under xdist) can take seconds
+        clicked_again = False
+        while not path.is_file() and time.monotonic() < start + 60:
+            if not clicked_again and time.monotonic() > start + 20 and not any(downloads.iterdir()):
+                # headless Chromium once dropped a download started while the page was still busy: ask once more
+                driver.find_element(By.ID, "download-json").click()
+                clicked_again = True
             time.sleep(0.1)
     finally:
         driver.quit()
