@@ -309,6 +309,20 @@ def against_reference(values: dict, reference: dict, metrics=("hint", "region"))
     return row
 
 
+def color_metrics(images, targets: torch.Tensor, lines: torch.Tensor, hints: torch.Tensor) -> Dict[str, np.ndarray]:
+    """Per-sample hint ΔE00, region ΔE00 and lines kept of `images`: a `(B, 3, H, W)` tensor in [0, 1] or a list of
+    `(H, W, 3)` arrays."""
+    from stablepaint.metrics.color import hint_fidelity, line_preservation, region_color_error
+
+    if not isinstance(images, torch.Tensor):
+        images = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+    return {
+        "hint": hint_fidelity(images, hints).numpy(),
+        "region": region_color_error(images, targets, lines).numpy(),
+        "lines": line_preservation(images, lines).numpy(),
+    }
+
+
 def validation_hints(name: str, num_samples: int):
     """The first `num_samples` drawings of the `validation` split of the open dataset `name` at 256² with the
     evaluation's strokes (`hints` regime): `(samples, targets (B, 3, H, W), lineart (B, 1, H, W), hints (B, 4, H, W))`."""

@@ -23,7 +23,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, SHIPPED_FLATS, against_reference, flats_methods, machine, validation_hints, write_report  # noqa: E402
+from common import (  # noqa: E402
+    REPO,
+    SHIPPED_FLATS,
+    against_reference,
+    color_metrics,
+    flats_methods,
+    machine,
+    validation_hints,
+    write_report,
+)
 
 DATASETS = ("adventurer", "openmoji")
 
@@ -78,7 +87,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     from stablepaint.hub.loading import load_pipeline
-    from stablepaint.metrics.color import hint_fidelity, line_preservation, region_color_error
+    from stablepaint.metrics.color import _delta_e
 
     methods = flats_methods()
     results = []
@@ -96,12 +105,7 @@ def main(argv=None) -> int:
                 for image, s in zip(images, samples)
             ]
             for label, arrays in ((method, images), (method + " + split by strokes", split)):
-                tensor = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
-                metrics[label] = {
-                    "hint": hint_fidelity(tensor, hints).numpy(),
-                    "region": region_color_error(tensor, targets, lines).numpy(),
-                    "lines": line_preservation(tensor, lines).numpy(),
-                }
+                metrics[label] = color_metrics(arrays, targets, lines, hints)
         stencil = load_pipeline("stenciltorch-adventurer")
         stencil.set_progress_bar_config(disable=True)
         shading = [stencil(s.lineart, hints=s.hints["hints"], output_type="np").images[0] for s in samples]
@@ -113,28 +117,10 @@ def main(argv=None) -> int:
             ("stenciltorch-adventurer (default call)", shading),
             ("StencilTorch shading on the flats", shaded),
         ):
-            tensor = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
-            metrics[label] = {
-                "hint": hint_fidelity(tensor, hints).numpy(),
-                "region": region_color_error(tensor, targets, lines).numpy(),
-                "lines": line_preservation(tensor, lines).numpy(),
-            }
+            metrics[label] = color_metrics(arrays, targets, lines, hints)
         base = metrics["flat fill"]
         # Where the flat fill's hint error lies: the stroke pixels on the lines (kept dark) against the rest.
-        from stablepaint.metrics.color import _delta_e
-
-        flat = (
-            torch.from_numpy(
-                np.stack(
-                    [
-                        methods["flat fill"](s.lineart, hints=s.hints["hints"], output_type="np").images[0]
-                        for s in samples
-                    ]
-                )
-            )
-            .permute(0, 3, 1, 2)
-            .float()
-        )
+        flat = torch.from_numpy(np.stack(outputs["flat fill"])).permute(0, 3, 1, 2).float()
         errors, stroked = _delta_e(flat, hints[:, :3]), hints[:, 3] >= 0.5
         on_lines = stroked & (lines[:, 0] < 0.5)
         results.append(

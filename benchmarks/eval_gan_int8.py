@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, machine, write_report  # noqa: E402
+from common import REPO, color_metrics, machine, write_report  # noqa: E402
 
 #: The default call of each model (the README's settings column).
 MODELS = {"stenciltorch-adventurer": {}, "paintstorch-adventurer": {"flatten_regions": True}}
@@ -30,7 +30,6 @@ def compare(pipe, samples, settings: dict) -> dict:
     from scipy.stats import wilcoxon
 
     from stablepaint.evaluation.samples import _image_tensor
-    from stablepaint.metrics.color import hint_fidelity, line_preservation, region_color_error
 
     targets = _image_tensor([s.image for s in samples], "RGB")
     lines = _image_tensor([s.lineart for s in samples], "L")
@@ -41,11 +40,7 @@ def compare(pipe, samples, settings: dict) -> dict:
         outputs[path] = torch.cat(
             [pipe(s.lineart, hints=s.hints["hints"], output_type="pt", **settings).images for s in samples]
         )
-        metrics[path] = {
-            "hint": hint_fidelity(outputs[path], hints).numpy(),
-            "region": region_color_error(outputs[path], targets, lines).numpy(),
-            "lines": line_preservation(outputs[path], lines).numpy(),
-        }
+        metrics[path] = color_metrics(outputs[path], targets, lines, hints)
     difference = (outputs["int8"] - outputs["eager"]).abs()
     report = {
         "samples": len(samples),
