@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import torch
-from safetensors.torch import load_file
 
-from stablepaint.models import PaintsTorchGenerator
 from stablepaint.training.gan import GAN_TASKS, colorizer_config
+from stablepaint.training.gan_weights import colorizer_from_checkpoint
 from stablepaint.training.records import TRAINING_ARGS_NAME, load_training_args, write_gan_model_card
-from stablepaint.training.utils import EMA_WEIGHTS_NAME, list_checkpoints
+from stablepaint.training.utils import list_checkpoints
 from stablepaint.utils.atomic import commit_folder
 
 
@@ -75,6 +74,9 @@ def parse_args(argv=None):
         "--attribution",
         default="DiceBear Adventurer by Lisa Wischofsky (https://www.dicebear.com/styles/adventurer/), CC BY 4.0. "
         "Remixed: lineart, strokes and masks were derived from the illustrations.",
+    )
+    parser.add_argument(
+        "--license", default="cc-by-4.0", help="the card's license: the training data's (OpenMoji: cc-by-sa-4.0)"
     )
     parser.add_argument(
         "--prior_steps",
@@ -119,25 +121,6 @@ def parse_args(argv=None):
     if args.run is not None and args.family is None:
         parser.error("--run needs --family")
     return args
-
-
-def build_colorizer(config: dict, checkpoint: Path, ema: bool) -> PaintsTorchGenerator:
-    """The generator of an accelerate checkpoint: `model.safetensors` (the first prepared model is the generator),
-    with its parameters replaced by the EMA shadow parameters (`ema.safetensors`) when `ema`."""
-    colorizer = PaintsTorchGenerator(**config)
-    colorizer.load_state_dict(load_file(str(checkpoint / "model.safetensors")), strict=True)
-    if ema:
-        ema_file = checkpoint / EMA_WEIGHTS_NAME
-        if not ema_file.is_file():
-            raise FileNotFoundError(f"{checkpoint} has no EMA weights ({EMA_WEIGHTS_NAME}): pass --no_ema")
-        shadow = load_file(str(ema_file))
-        parameters = list(colorizer.parameters())
-        if len(parameters) != len(shadow):
-            raise ValueError(f"the EMA holds {len(shadow)} tensors, the generator {len(parameters)} parameters")
-        with torch.no_grad():
-            for index, parameter in enumerate(parameters):
-                parameter.copy_(shadow[f"shadow.{index}"])
-    return colorizer.eval()
 
 
 def training_log(run: Path, until_step: Optional[int] = None) -> Tuple[Dict[str, float], float, int]:
@@ -314,7 +297,9 @@ def main(argv=None) -> Path:
     checkpoint = run / args.checkpoint if args.checkpoint else Path(checkpoints[-1])
     step = int(checkpoint.name.split("-")[-1])
     record = load_training_args(checkpoint)  # the flags that made this checkpoint
-    colorizer = build_colorizer(shipped_colorizer_config(args, record, task), checkpoint, ema=not args.no_ema)
+    colorizer = colorizer_from_checkpoint(
+        shipped_colorizer_config(args, record, task), checkpoint, ema=not args.no_ema
+    )
     losses, hours, _ = training_log(run, until_step=step)
 
     out = _out_folder(args)
@@ -330,7 +315,7 @@ def main(argv=None) -> Path:
         task,
         args.prior_steps + step,
         output_dir=staging,
-        card_data={"license": "cc-by-4.0"},
+        card_data={"license": args.license},
         repo_id=args.name,
         description=args.description or f"{model_name} trained on {args.source}",
         source=args.source,

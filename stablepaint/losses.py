@@ -137,6 +137,43 @@ def stroke_l1(images: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
     return ((images - colors).abs() * mask).sum() / covered.clamp(min=1.0)
 
 
+def region_color_l1(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """|mean color of a region in `fake` − in `real`| (L1 over the channels), averaged over the labelled pixels: each
+    region counts by its area, so a region painted the wrong color weighs what it weighs in a pixel error, but the
+    term ignores how the color varies inside it (shading). The region-averaged color loss of the GAN scripts
+    (`--lambda_region`; not in the thesis).
+
+    Args:
+        fake, real (`torch.Tensor`): `(B, C, H, W)`.
+        labels (`torch.Tensor`): `(B, H, W)` integer region labels per image (`stablepaint.regions.label_regions`),
+            0 for pixels that belong to no region (lines, outside the mask).
+
+    Returns:
+        `torch.Tensor`: a scalar; 0 when no pixel is labelled.
+    """
+    if fake.shape != real.shape:
+        raise ValueError(f"`real` must have the shape of `fake` {tuple(fake.shape)}, got {tuple(real.shape)}.")
+    if labels.shape != (fake.shape[0], *fake.shape[-2:]):
+        raise ValueError(
+            f"`labels` must be (B, H, W) = {(fake.shape[0], *fake.shape[-2:])}, got {tuple(labels.shape)}."
+        )
+    labels = labels.to(fake.device, torch.long)
+    counts = labels.flatten(1).amax(dim=1) + 1  # label 0 included
+    offsets = torch.cumsum(counts, 0) - counts
+    ids = (labels + offsets[:, None, None]).flatten()
+    total = int(counts.sum())
+    area = torch.zeros(total, device=fake.device).index_add_(0, ids, torch.ones_like(ids, dtype=torch.float32))
+
+    def region_means(images: torch.Tensor) -> torch.Tensor:
+        pixels = images.float().permute(0, 2, 3, 1).reshape(-1, images.shape[1])
+        sums = torch.zeros(total, images.shape[1], device=fake.device).index_add_(0, ids, pixels)
+        return sums / area.clamp(min=1.0)[:, None]
+
+    error = (region_means(fake) - region_means(real)).abs().mean(dim=1)
+    weight = area.index_fill(0, offsets, 0.0)  # label 0: no region
+    return (error * weight).sum() / weight.sum().clamp(min=1.0)
+
+
 def workflow_reconstruction_loss(
     fake: torch.Tensor,
     real: torch.Tensor,

@@ -52,6 +52,13 @@ def label_regions(
     return ndimage.label(paper)  # the default structure of a 2-D label is 4-connectivity
 
 
+def label_stack(gray: np.ndarray, threshold: float = 128, inside: Optional[np.ndarray] = None) -> np.ndarray:
+    """[`label_regions`] of each lineart of a `(B, H, W)` stack (`inside`: `(B, H, W)` bool or `None`): `(B, H, W)`
+    int64 labels, numbered from 1 in each image."""
+    masks = [None] * len(gray) if inside is None else inside
+    return np.stack([label_regions(item, threshold, keep)[0] for item, keep in zip(gray, masks)]).astype(np.int64)
+
+
 def color_codes(colors: np.ndarray) -> np.ndarray:
     """`(..., 3)` 8-bit RGB → `(...)` int64 codes `R << 16 | G << 8 | B` (one number per color, ordered)."""
     colors = colors.astype(np.int64)

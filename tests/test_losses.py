@@ -136,3 +136,35 @@ def test_masked_l1_is_the_mean_over_the_masked_pixels_per_example():
     fake.requires_grad_(True)
     masked_l1(fake, real, mask).sum().backward()
     assert fake.grad[0, :, 3, 3].eq(0).all() and fake.grad[1].eq(0).all()
+
+
+def test_region_color_l1_compares_region_means_weighted_by_area_and_ignores_shading():
+    from stablepaint.losses import region_color_l1
+
+    labels = torch.zeros(2, 4, 6, dtype=torch.long)
+    labels[0, :, :4] = 1  # image 0: a region of 16 pixels, a region of 2, a line column (0)
+    labels[0, :2, 5] = 2
+    labels[1, :, :] = 1  # image 1: one region of 24 pixels
+    real = torch.zeros(2, 3, 4, 6)
+    fake = real.clone()
+    fake[0, :, :, :4] = torch.linspace(-0.5, 0.5, 4)  # shading with the right mean: no error
+    fake[0, :, :, 4] = 7.0  # a line pixel (label 0): ignored
+    assert region_color_l1(fake, real, labels).item() == pytest.approx(0.0, abs=1e-6)
+    fake[0, 0, :2, 5] = 0.6  # region 2 (2 px): red off by 0.6 -> mean over channels 0.2
+    fake[1, :, :, :] = 0.3  # image 1 (24 px): off by 0.3
+    expected = (2 * 0.2 + 24 * 0.3) / (16 + 2 + 24)
+    assert region_color_l1(fake, real, labels).item() == pytest.approx(expected, rel=1e-5)
+    fake.requires_grad_(True)
+    region_color_l1(fake, real, labels).backward()
+    assert fake.grad[0, :, :, 4].abs().sum() == 0 and fake.grad[1].abs().sum() > 0  # no gradient through lines
+    assert region_color_l1(fake, real, torch.zeros_like(labels)).item() == 0.0  # nothing labelled: 0, not NaN
+
+
+def test_region_color_l1_names_wrong_shapes():
+    from stablepaint.losses import region_color_l1
+
+    images = torch.zeros(2, 3, 4, 4)
+    with pytest.raises(ValueError, match="`labels` must be"):
+        region_color_l1(images, images, torch.zeros(2, 1, 4, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="`real` must have the shape"):
+        region_color_l1(images, images[:1], torch.zeros(2, 4, 4, dtype=torch.long))

@@ -224,7 +224,7 @@ def test_pretrained_colorizer_is_loaded_and_wrong_families_are_named(tmp_path):
     import torch
 
     from stablepaint import PaintsTorchPipeline, StencilTorchPipeline
-    from stablepaint.training.gan import load_pretrained_colorizer
+    from stablepaint.training.gan_weights import load_pretrained_colorizer
 
     stencil = GANTask("stenciltorch", StencilTorchPipeline, {"in_channels": 5}, "paintstorch_card.md", "guide_decoder")
     paints = GANTask(
@@ -255,7 +255,7 @@ def test_paintstorch_training_accepts_a_stenciltorch_pipeline_converted(tmp_path
     import torch
 
     from stablepaint.models import paintstorch_from_stenciltorch
-    from stablepaint.training.gan import load_pretrained_colorizer
+    from stablepaint.training.gan_weights import load_pretrained_colorizer
 
     spec = importlib.util.spec_from_file_location("train_paintstorch", SCRIPTS["paintstorch"])
     module = importlib.util.module_from_spec(spec)
@@ -284,11 +284,14 @@ def test_fine_tuning_starts_from_the_pretrained_colorizer(run_accelerate, pairs_
         args = [a for a in args if a not in ("--colorizer_config", TINY)]  # the config comes from the base
         args += ["--pretrained_model_name_or_path", str(folder), "--learning_rate", learning_rate]
         if learning_rate != "0":
-            args += ["--lambda_l1", "2.5", "--lambda_hint", "4"]  # opt-in terms: they train and the card says so
+            # opt-in terms: they train and the card says so
+            args += ["--lambda_l1", "2.5", "--lambda_hint", "4", "--lambda_region", "3"]
         check(run_accelerate(SCRIPTS["stenciltorch"], args, num_processes=1))
         runs[learning_rate] = weights(out)
         card = (out / "README.md").read_text()
-        assert ("λ_L1 = 2.5" in card) == ("λ_hint = 4.0" in card) == (learning_rate != "0"), card
+        assert (
+            ("λ_L1 = 2.5" in card) == ("λ_hint = 4.0" in card) == ("λ_region = 3.0" in card) == (learning_rate != "0")
+        )
     assert runs["0"].keys() == base.keys()
     assert all(torch.equal(runs["0"][k], base[k]) for k in base)  # lr 0: exactly the pretrained weights
     assert any(not torch.equal(runs["1e-3"][k], base[k]) for k in base)  # and they do train
@@ -311,3 +314,30 @@ def test_stroke_l1_measures_the_output_against_the_stroke_colors_under_the_strok
     images[0, 0, 4:8, 8:12] = 0.0  # red off by 0.5 under the stroke: mean over 3 channels = 0.5 / 3
     assert abs(stroke_l1(images, hints).item() - 0.5 / 3) < 1e-6
     assert stroke_l1(images, torch.zeros(2, 4, 4, 4)).item() == 0.0  # no strokes at all: 0, not NaN
+
+
+@pytest.mark.slow
+def test_checkpoint_selection_scores_every_checkpoint_on_the_validation_split(
+    run_accelerate, pairs_folder, vgg16_weights, tmp_path
+):
+    import subprocess
+    import sys
+
+    if not (REPO.parent / "shared" / "data" / "openmoji").is_dir():
+        pytest.skip("../shared/data is not beside the checkout")
+    run = tmp_path / "run"
+    args = flags("stenciltorch", pairs_folder, run, "--max_train_steps", "2", "--checkpointing_steps", "1")
+    check(run_accelerate(SCRIPTS["stenciltorch"], [*args, "--use_ema", "--report_to", "none"], num_processes=1))
+    command = [sys.executable, str(REPO / "benchmarks" / "eval_gan_splits.py"), "--run", str(run), "--split"]
+    command += ["validation", "--limit", "2", "--threads", "1", "--out", str(tmp_path), "--name", "chosen.json"]
+    check(subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO))
+    report = json.loads((tmp_path / "chosen.json").read_text())
+    assert report["split"] == "validation" and report["samples"] == {"adventurer": 2, "openmoji": 2}
+    scores = report["checkpoints"]
+    assert sorted(scores) == ["checkpoint-1", "checkpoint-2"]
+    for score in scores.values():  # the mean over the datasets of the raw network's region ΔE00 / the flat fill's
+        rows = [score[name]["hints"] for name in ("adventurer", "openmoji")]
+        ratios = [row["raw network"]["region"] / row["flat fill"]["region"] for row in rows]
+        assert score["score"] == pytest.approx(float(np.mean(ratios)), abs=2e-3)
+        assert all(0 <= row["raw network"]["lines"] <= 1 for row in rows)
+    assert report["chosen"] == min(scores, key=lambda name: scores[name]["score"])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from stablepaint import ColorizationImageProcessor, FlatFillPipeline
-from stablepaint.regions import codes_to_rgb, color_codes, flat_fill, label_regions, majority_codes
+from stablepaint.regions import codes_to_rgb, color_codes, flat_fill, label_regions, label_stack, majority_codes
 
 
 def boxes_lineart(size=32):
@@ -77,3 +77,16 @@ def test_flat_fill_function_matches_the_pipeline_and_spreads_to_unstroked_region
     assert np.allclose(colors[12, 10], np.array([10, 200, 10]) / 255)  # the stroked box
     assert np.allclose(colors[12, 25], np.array([10, 200, 10]) / 255)  # the other box: nearest stroke color
     assert np.allclose(flat_fill(gray / 255.0, np.zeros((4, 32, 32))), 1.0)  # no strokes: white
+
+
+def test_label_stack_labels_each_image_of_a_batch_inside_its_mask():
+    gray = np.ones((2, 6, 6), np.float32)
+    gray[0, :, 3] = 0  # image 0: a vertical line, two regions
+    inside = np.ones((2, 6, 6), bool)
+    inside[1, :3] = False  # image 1: only its lower half is painted
+    labels = label_stack(gray, threshold=0.5, inside=inside)
+    assert labels.shape == (2, 6, 6) and labels.dtype == np.int64
+    np.testing.assert_array_equal(labels[0], label_regions(gray[0], 0.5)[0])
+    assert set(np.unique(labels[0])) == {0, 1, 2} and (labels[0][:, 3] == 0).all()
+    assert (labels[1, :3] == 0).all() and (labels[1, 3:] == 1).all()  # numbered from 1 again, cut by the mask
+    np.testing.assert_array_equal(label_stack(gray, threshold=0.5)[1], np.ones((6, 6)))

@@ -77,12 +77,13 @@ def test_ship_model_writes_fp16_ema_weights_and_a_card_with_the_training_record(
         ["--run", str(run), "--family", "stenciltorch", "--name", "stenciltorch-tiny", "--no_ema"]
         + ["--colorizer_config", json.dumps({"feature_channels": 0, **TINY}), "--command", "x", "--hardware", "x"]
         + ["--prior_steps", "100", "--prior_hours", "2.0", "--checkpoint", "checkpoint-10", "--hint_regions"]
-        + ["--out", str(tmp_path / "fine-tuned")]
+        + ["--license", "cc-by-sa-4.0", "--out", str(tmp_path / "fine-tuned")]
     )
     assert StencilTorchPipeline.from_pretrained(fine_tuned).config.hint_regions is True
     assert StencilTorchPipeline.from_pretrained(out).config.hint_regions is False
     fine_tuned_card = (fine_tuned / "README.md").read_text()
     assert "110 steps" in fine_tuned_card and "loss_content 2.000" in fine_tuned_card
+    assert "license: cc-by-sa-4.0" in fine_tuned_card  # the training data's license (OpenMoji's is share-alike)
     hours = float(card.split("wall time ")[1].split(" h")[0])
     assert float(fine_tuned_card.split("wall time ")[1].split(" h")[0]) == pytest.approx(hours + 2.0, abs=0.051)
     for expected in (

@@ -110,6 +110,46 @@ def test_exclude_ids_drops_held_out_files(illustration_folder):
         load_training_dataset(args, SynthesisConfig(resolution=32))
 
 
+def _named_pairs(folder: Path, ids) -> Path:
+    from conftest import draw_illustration
+
+    folder.mkdir()
+    for index, sample_id in enumerate(ids):
+        color = draw_illustration(32, seed=index)
+        color.save(folder / f"{sample_id}_color.png")
+        color.convert("L").save(folder / f"{sample_id}_line.png")
+    return folder
+
+
+def test_several_folders_train_together_and_split_keeps_the_documented_split_only(tmp_path):
+    from stablepaint.data.selection import row_names
+    from stablepaint.training.records import data_attribution, data_source_name
+
+    adventurer = _named_pairs(tmp_path / "adventurer", [f"dicebear_adventurer_{n}" for n in (5, 2350, 2450, 7)])
+    openmoji = _named_pairs(tmp_path / "openmoji", ["openmoji_1F005", "openmoji_1F004", "openmoji_1F600"])
+    (openmoji / "ATTRIBUTION.txt").write_text("OpenMoji, CC BY-SA 4.0")
+    both = ("--train_data_dir", str(adventurer), str(openmoji))
+    dataset, _ = load_training_dataset(parse(*both), SynthesisConfig(resolution=32))
+    assert len(dataset) == 7  # every pair of both folders
+    dataset, _ = load_training_dataset(parse(*both, "--split", "train"), SynthesisConfig(resolution=32))
+    names = sorted(row_names(dataset.with_format(None)))  # without the transform that makes the training rows
+    # 2350 is validation, 2450 test; 1F004 is in OpenMoji's validation bucket and 1F600 a README example (test)
+    assert names == ["dicebear_adventurer_5_color.png", "dicebear_adventurer_7_color.png", "openmoji_1F005_color.png"]
+    assert dataset[0]["image"].shape[-2:] == (32, 32)  # rows are still made by the transform
+    dataset, _ = load_training_dataset(parse(*both, "--split", "test"), SynthesisConfig(resolution=32))
+    assert sorted(row_names(dataset.with_format(None))) == [
+        "dicebear_adventurer_2450_color.png",
+        "openmoji_1F600_color.png",
+    ]
+    args = parse(*both, "--split", "validation", "--exclude_ids", "2350", "1F004")
+    with pytest.raises(ValueError, match="no training illustration left"):
+        load_training_dataset(args, SynthesisConfig(resolution=32))
+    assert data_source_name(args) == f"{adventurer}, {openmoji}"
+    assert data_attribution(args, missing="none found") == "OpenMoji, CC BY-SA 4.0"  # the folder that has one
+    with pytest.raises(SystemExit):
+        parse(*both, "--split", "holdout")
+
+
 def test_validation_grid_lays_out_tensors_and_images():
     hints = torch.zeros(2, 4, 8, 8)
     hints[:, 0, :4], hints[:, 1:3, :4] = 1.0, -1.0  # a red stroke on the top half (RGB in [-1, 1])

@@ -57,7 +57,13 @@ from stablepaint.models.workflow import (
     init_adam_state,
 )
 from stablepaint.synthesis.stages import STAGE_NAMES
-from stablepaint.training.records import data_attribution, record_training_args, save_model_card, tracker_config
+from stablepaint.training.records import (
+    data_attribution,
+    data_source_name,
+    record_training_args,
+    save_model_card,
+    tracker_config,
+)
 from stablepaint.training.utils import (
     add_training_args,
     build_train_dataloader,
@@ -617,7 +623,7 @@ def main(args):
                 "tags": ["stablepaint", "art-workflow", "image-to-image", "gan", "lineart-colorization"],
                 **({"datasets": [args.dataset_name]} if args.dataset_name else {}),
             },
-            data=args.train_data_dir or args.dataset_name,
+            data=data_source_name(args),
             attribution=data_attribution(args, missing=DEFAULT_ATTRIBUTION),
             phase=phase,
             steps=global_step,

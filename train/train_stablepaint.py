@@ -40,7 +40,13 @@ from stablepaint import StablePaintPipeline
 from stablepaint.losses import diffusion_loss, diffusion_target, stroke_l1
 from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
 from stablepaint.models.stablepaint import StablePaintContextEncoder, vae_scale_factor, widen_conv_in
-from stablepaint.training.records import data_attribution, record_training_args, save_model_card, tracker_config
+from stablepaint.training.records import (
+    data_attribution,
+    data_source_name,
+    record_training_args,
+    save_model_card,
+    tracker_config,
+)
 from stablepaint.training.utils import (
     add_training_args,
     batch_to_pipeline_inputs,
@@ -588,7 +594,7 @@ def write_model_card(args, what, global_step, widened=False):
         stage=args.stage,
         what=what,
         base_model=base_model or "none (trained from scratch)",
-        source=args.train_data_dir or args.dataset_name,
+        source=data_source_name(args),
         attribution=data_attribution(args, missing="See the source's license and attribution requirements."),
         command="accelerate launch train/train_stablepaint.py " + shlex.join(sys.argv[1:]),
         resolution=args.resolution,

@@ -42,7 +42,13 @@ from stablepaint.training.consistency import (
     predicted_noise,
     predicted_original_sample,
 )
-from stablepaint.training.records import data_attribution, record_training_args, save_model_card, tracker_config
+from stablepaint.training.records import (
+    data_attribution,
+    data_source_name,
+    record_training_args,
+    save_model_card,
+    tracker_config,
+)
 from stablepaint.training.utils import (
     add_training_args,
     batch_to_pipeline_inputs,
@@ -345,7 +351,7 @@ def export(args, unet, global_step, guidance_scale, targets, seconds):
         {k: v for k, v in card_data.items() if v is not None},
         model_name=os.path.basename(os.path.abspath(args.output_dir)),
         base_model=base_model,
-        source=args.train_data_dir or args.dataset_name,
+        source=data_source_name(args),
         attribution=data_attribution(args, missing="See the source's license and attribution requirements."),
         command="accelerate launch train/train_stablepaint_lcm.py " + shlex.join(sys.argv[1:]),
         resolution=args.resolution,

@@ -20,13 +20,16 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from stablepaint.losses import content_loss, stroke_l1, wgan_generator_loss, wgan_gp_critic_loss
+from stablepaint.losses import content_loss, region_color_l1, stroke_l1, wgan_generator_loss, wgan_gp_critic_loss
 from stablepaint.models import paintstorch_from_stenciltorch
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import PaintsTorchCritic, PaintsTorchGenerator
 from stablepaint.models.perceptual import VGG16Features
 from stablepaint.pipelines import PaintsTorchPipeline, StencilTorchPipeline
+from stablepaint.regions import label_stack
+from stablepaint.training.gan_weights import load_pretrained_colorizer
 from stablepaint.training.records import record_training_args, tracker_config, write_gan_model_card
 from stablepaint.training.utils import (
     add_training_args,
@@ -112,6 +115,13 @@ def add_gan_args(parser: argparse.ArgumentParser, auxiliary_weight: float = 1.0)
         help="Weight of a pixel L1 term between the output and the illustration. 0 (default) is the thesis' "
         "objective; a positive weight (not in the thesis) makes colors converge faster in short runs.",
     )
+    gan.add_argument(
+        "--lambda_region",
+        type=float,
+        default=0.0,
+        help="Weight of a region-averaged color term (not in the thesis; 0 by default): L1 between the area-weighted "
+        "mean colors of each line-bounded region (inside the mask) of the output and of the illustration.",
+    )
     gan.add_argument("--auxiliary_weight", type=float, default=auxiliary_weight, help="Weight of L_recon / L_guided.")
     return parser
 
@@ -145,44 +155,6 @@ def build_semantic_encoder(args: argparse.Namespace) -> Optional[SemanticFeature
             load_json_arg(args.feature_extractor_config, "feature_extractor_config"), **kwargs
         )
     return None
-
-
-def load_pretrained_colorizer(args: argparse.Namespace, task: "GANTask"):
-    """The colorizer (float32, trainable) and F1 (or `None`) of `--pretrained_model_name_or_path`: a saved pipeline of
-    this family, or of the family `task.convert_from` names (its colorizer converted, e.g. StencilTorch → PaintsTorch)."""
-    if args.colorizer_config:
-        raise ValueError(
-            "Give only one of `--pretrained_model_name_or_path` (its colorizer's config is used) and `--colorizer_config`."
-        )
-    source = args.pretrained_model_name_or_path
-    candidates = [(task.pipeline_class, None)] + ([task.convert_from] if task.convert_from else [])
-    pipe, convert, first_error = None, None, None
-    for pipeline_class, converter in candidates:
-        try:
-            pipe, convert = pipeline_class.from_pretrained(source), converter
-            break
-        except (ValueError, OSError) as error:
-            first_error = first_error or error
-    if pipe is None:
-        raise ValueError(f"`--pretrained_model_name_or_path` {source!r}: {first_error}") from None
-    colorizer = getattr(pipe, "colorizer", None)
-    if not isinstance(colorizer, PaintsTorchGenerator):
-        raise ValueError(
-            f"`--pretrained_model_name_or_path` {source!r} is a {type(pipe).__name__} "
-            f"without a PaintsTorchGenerator colorizer; expected a saved {task.pipeline_class.__name__}."
-        )
-    if convert is not None:
-        logger.info(f"Converting the colorizer of the {type(pipe).__name__} {source!r} with {convert.__name__}.")
-        colorizer = convert(colorizer)
-    expected = task.colorizer_defaults.get("in_channels", 1)
-    if colorizer.config.in_channels != expected:
-        raise ValueError(
-            f"`--pretrained_model_name_or_path`: its colorizer reads {colorizer.config.in_channels} channels, "
-            f"{task.name} needs {expected} (a {task.pipeline_class.__name__} folder, not another family's)."
-        )
-    if colorizer.dtype != torch.float32:
-        colorizer = colorizer.to(torch.float32)
-    return colorizer.train().requires_grad_(True), getattr(pipe, "semantic_encoder", None)
 
 
 @contextlib.contextmanager
@@ -336,6 +308,9 @@ def train(args: argparse.Namespace, task: GANTask) -> None:
 
     # 3. Loop: critic, then G1, then the auxiliary network, on every batch.
     done = global_step >= args.max_train_steps
+    progress = tqdm(
+        total=args.max_train_steps, initial=global_step, desc=task.name, disable=not accelerator.is_local_main_process
+    )
     for epoch in range(first_epoch, num_epochs):
         if done:
             break
@@ -358,6 +333,8 @@ def train(args: argparse.Namespace, task: GANTask) -> None:
             if not accelerator.sync_gradients:
                 continue
             global_step += 1
+            progress.update(1)
+            progress.set_postfix(generator=f"{logs['loss_generator']:.3f}", critic=f"{logs['loss_critic']:.3f}")
             if ema is not None:
                 ema.step(accelerator.unwrap_model(colorizer).parameters())
             accelerator.log({k: float(v) for k, v in logs.items()}, step=global_step)
@@ -370,6 +347,7 @@ def train(args: argparse.Namespace, task: GANTask) -> None:
                 done = True
                 break
 
+    progress.close()
     # 4. Export the pipeline (EMA weights when kept), its model card, and upload.
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -387,8 +365,7 @@ def gan_step(args, task: GANTask, batch, networks, optimizers, semantic_encoder,
     G1 runs once: the critic trains on its detached output, then G1 is updated against the *updated* critic (held
     frozen, outside DDP, so that its gradients neither accumulate nor synchronize during the generator's step).
     """
-    colorizer, critic, auxiliary = networks
-    optimizer_c, optimizer_g, optimizer_a = optimizers
+    (colorizer, critic, auxiliary), (optimizer_c, optimizer_g, optimizer_a) = networks, optimizers
     real, lineart, hints = batch["image"], batch["lineart"], batch["hints"]
     stencil = task.name == "stenciltorch"
     with torch.no_grad():
@@ -434,6 +411,11 @@ def gan_step(args, task: GANTask, batch, networks, optimizers, semantic_encoder,
         if args.lambda_hint:
             hint_l1 = stroke_l1(fake.float(), batch["hints"].float())
             generator_loss = generator_loss + args.lambda_hint * hint_l1
+        if args.lambda_region:
+            inside = batch["mask"][:, 0].detach().cpu().numpy() > 0.5 if stencil else None  # what G1 paints
+            labels = label_stack(lineart[:, 0].detach().float().cpu().numpy(), threshold=0.0, inside=inside)
+            region_l1 = region_color_l1(fake, real, torch.from_numpy(labels))
+            generator_loss = generator_loss + args.lambda_region * region_l1
     accelerator.backward(generator_loss)
     optimizer_g.step()
     optimizer_g.zero_grad(set_to_none=True)
@@ -461,6 +443,8 @@ def gan_step(args, task: GANTask, batch, networks, optimizers, semantic_encoder,
         logs["loss_l1"] = pixel_l1
     if args.lambda_hint:
         logs["loss_hint"] = hint_l1
+    if args.lambda_region:
+        logs["loss_region"] = region_l1
     return {name: float(value.detach()) for name, value in logs.items()}
 
 

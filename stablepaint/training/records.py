@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
+from stablepaint.training.utils import data_sources
+
 if TYPE_CHECKING:
     from stablepaint.training.gan import GANTask
 
@@ -108,12 +110,18 @@ def save_model_card(output_dir: Union[str, os.PathLike], template_name: str, car
     return card
 
 
+def data_source_name(args: argparse.Namespace) -> str:
+    """The run's data sources as one line (model cards, logs)."""
+    return ", ".join(data_sources(args))
+
+
 def data_attribution(args: argparse.Namespace, missing: str) -> str:
     """The data credit of a run's card: `--attribution`, else the attribution or license file of `--train_data_dir`
     (`stablepaint.hub.cards.find_attribution`), else `missing`."""
     from stablepaint.hub.cards import find_attribution
 
-    found = find_attribution(args.train_data_dir) if args.train_data_dir else None
+    found = [find_attribution(folder) for folder in data_sources(args)] if args.train_data_dir else []
+    found = "\n\n".join(dict.fromkeys(text for text in found if text))
     return getattr(args, "attribution", None) or found or missing
 
 
@@ -149,7 +157,7 @@ def write_gan_model_card(
         "model_name": task.pipeline_class.__name__.replace("Pipeline", ""),
         "pipeline_class": task.pipeline_class.__name__,
         "repo_id": args.hub_model_id or os.path.basename(os.path.abspath(args.output_dir)),
-        "source": args.train_data_dir or args.dataset_name,
+        "source": data_source_name(args),
         "attribution": data_attribution(
             args, missing="No attribution file was found in the training source: add the data's own."
         ),
@@ -163,6 +171,7 @@ def write_gan_model_card(
         "lambda_adv": args.lambda_adv,
         "lambda_l1": args.lambda_l1,
         "lambda_hint": args.lambda_hint,
+        "lambda_region": getattr(args, "lambda_region", 0.0),
         "lambda_gp": args.lambda_gp,
         "drift": args.drift,
         "auxiliary_weight": args.auxiliary_weight,

@@ -12,6 +12,7 @@ intact and never a half-written one that `--resume_from_checkpoint latest` would
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -25,6 +26,7 @@ import torch
 
 from stablepaint.data import INDEX_COLUMN, ColorizationTransform, SynthesisConfig, load_illustrations
 from stablepaint.data.selection import select_rows
+from stablepaint.data.splits import SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,18 @@ def add_training_args(parser: argparse.ArgumentParser, resolution: int = 512, le
     """Add the flags every training script shares to `parser` and return it."""
     data = parser.add_argument_group("data")
     data.add_argument(
-        "--train_data_dir", type=str, default=None, help="Folder of illustrations or of *_line/*_color pairs."
+        "--train_data_dir",
+        type=str,
+        nargs="+",
+        default=None,
+        help="Folder(s) of illustrations or of *_line/*_color pairs; several folders are trained on together.",
+    )
+    data.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=None,
+        help="Keep only this split of the documented splits (`stablepaint.data.splits`): `train` leaves the validation "
+        "and test drawings out. Default: every row.",
     )
     data.add_argument("--dataset_name", type=str, default=None, help="Hub dataset id or local dataset repository.")
     data.add_argument("--image_column", type=str, default="image", help="Column of the colored illustrations.")
@@ -198,14 +211,15 @@ def load_training_dataset(
     `--image_column` and `--lineart_column`; the workflow script gives `stablepaint.data.workflow.load_workflow_source`).
     `transform` defaults to a `ColorizationTransform` of `config` (default: from `--resolution` and `--segmentation`).
     """
-    source = args.train_data_dir or args.dataset_name
-    if load_source is None:
-        dataset = load_illustrations(source, image_column=args.image_column, lineart_column=args.lineart_column)
-    else:
-        dataset = load_source(source)
-    dataset = select_rows(dataset, args.exclude_ids, args.max_train_samples)
+    import datasets
+
+    load_source = load_source or functools.partial(
+        load_illustrations, image_column=args.image_column, lineart_column=args.lineart_column
+    )
+    dataset = datasets.concatenate_datasets([load_source(source) for source in data_sources(args)])
+    dataset = select_rows(dataset, args.exclude_ids, args.max_train_samples, split=getattr(args, "split", None))
     if len(dataset) == 0:
-        raise ValueError(f"no training illustration left in {source!r} (after `--exclude_ids`).")
+        raise ValueError(f"no training illustration left in {data_sources(args)} (after `--split`, `--exclude_ids`).")
     if transform is None:
         config = config or SynthesisConfig(
             resolution=args.resolution,
@@ -216,6 +230,14 @@ def load_training_dataset(
         transform = ColorizationTransform(config, seed=args.seed, train=True, cache_dir=cache_dir)
     dataset = dataset.add_column(INDEX_COLUMN, list(range(len(dataset))))
     return dataset.with_transform(transform), transform
+
+
+def data_sources(args: argparse.Namespace) -> List[str]:
+    """The run's data sources: the `--train_data_dir` folders (one or several), else `[--dataset_name]`."""
+    folders = args.train_data_dir
+    if not folders:
+        return [args.dataset_name]
+    return [str(folders)] if isinstance(folders, (str, os.PathLike)) else [str(folder) for folder in folders]
 
 
 def build_train_dataloader(
