@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, against_reference, color_metrics, machine, write_report  # noqa: E402
 
 DATASETS = ("adventurer", "openmoji")
+RESOLUTION = 256
 REGIMES = ("none", "hints")
 
 
@@ -36,7 +37,7 @@ def load_split(name: str, split: str, limit) -> dict:
     from stablepaint.evaluation.samples import _image_tensor, load_samples
 
     data = REPO.parent / "shared" / "data" / name
-    samples = load_samples(data, num_samples=limit, resolution=256, regimes=list(REGIMES), split=split)
+    samples = load_samples(data, num_samples=limit, resolution=RESOLUTION, regimes=list(REGIMES), split=split)
     return {
         "samples": samples,
         "targets": _image_tensor([s.image for s in samples], "RGB"),
@@ -50,7 +51,7 @@ def hint_tensor(hints) -> torch.Tensor:
     from stablepaint.evaluation.samples import _image_tensor
 
     if hints[0] is None:
-        return torch.zeros(len(hints), 4, 256, 256)
+        return torch.zeros(len(hints), 4, RESOLUTION, RESOLUTION)
     return _image_tensor(hints, "RGBA")
 
 
@@ -94,7 +95,7 @@ def markdown(report: dict) -> str:
     lines = [
         f"`benchmarks/eval_gan_splits.py`, `{report['split']}` split ("
         + ", ".join(f"{count} {name} drawings" for name, count in report["samples"].items())
-        + "), 256², paired Wilcoxon against the flat fill.",
+        + f"), {report['resolution']}², paired Wilcoxon against the flat fill.",
         "",
         "| dataset | strokes | call | hint ΔE00 ↓ (× flat fill, p) | region ΔE00 ↓ (× flat fill, p) | lines kept |",
         "|---|---|---|---|---|---:|",
@@ -169,7 +170,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     data = {name: load_split(name, args.split, args.limit) for name in args.datasets}
     flat = {name: flat_fill_metrics(data[name]) for name in args.datasets}
-    report = {"split": args.split, "resolution": 256, "machine": machine(torch.device("cpu"))}
+    report = {"split": args.split, "resolution": RESOLUTION, "machine": machine(torch.device("cpu"))}
     report["samples"] = {name: len(data[name]["samples"]) for name in args.datasets}
     if args.model:
         from stablepaint.hub.loading import load_pipeline
