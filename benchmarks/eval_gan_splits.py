@@ -13,6 +13,10 @@ Two uses:
     # the datasets of its raw network's region ΔE00 / the flat fill's in the `hints` regime (lower is better)
     python benchmarks/eval_gan_splits.py --run ../runs/stenciltorch-both --family stenciltorch --split validation \
         --limit 50 --name stenciltorch_checkpoints.json
+    # the default call, chosen on the validation split among the candidate calls (`CANDIDATES`) of one checkpoint,
+    # with a learned flats model attached (`--flats-model`): see `choose_default`
+    python benchmarks/eval_gan_splits.py --run ../runs/stenciltorch-both --checkpoint checkpoint-2000 \
+        --choose-default --flats-model flats-adventurer-openmoji --split validation --limit 100
 """
 
 from __future__ import annotations
@@ -30,6 +34,15 @@ from common import REPO, against_reference, color_metrics, machine, write_report
 DATASETS = ("adventurer", "openmoji")
 RESOLUTION = 256
 REGIMES = ("none", "hints")
+#: The calls `--choose-default` compares (a pipeline with a `region_colorizer`: `--flats-model`).
+CANDIDATES = {
+    "raw network": {"hint_regions": False, "flats": False},
+    "hint_regions": {"hint_regions": True, "flats": False},
+    "flats, shaded by the raw network": {"hint_regions": False, "flats": True},
+    "flats, shaded by hint_regions": {"hint_regions": True, "flats": True},
+}
+#: The lines a default call must keep on every dataset (issue 17).
+MIN_LINES_KEPT = 0.95
 
 
 def load_split(name: str, split: str, limit) -> dict:
@@ -64,9 +77,26 @@ def outputs(pipe, data: dict, regime: str, **kwargs) -> torch.Tensor:
 def raw_kwargs(pipe) -> dict:
     """The call options that leave the network alone: no region heuristic."""
     options = {"flatten_regions": False}
-    if "hint_regions" in pipe.config:
-        options["hint_regions"] = False
+    for name in ("hint_regions", "flats"):
+        if name in pipe.config:
+            options[name] = False
     return options
+
+
+def choose_default(rows: dict) -> str:
+    """The default call chosen on the validation split, a rule fixed before looking: among the calls that keep at
+    least `MIN_LINES_KEPT` of the lines on every dataset (`hints` regime), the lowest mean over the datasets of region
+    ΔE00 / the flat fill's, ties broken by the mean hint ratio. With these strokes, hint ΔE00 cannot fall far under the
+    flat fill's while the lines stay (docs/flats.md), so region error decides. `rows`: dataset → call → `hints` row."""
+    calls = [call for call in next(iter(rows.values())) if call != "flat fill"]
+
+    def key(call):
+        region = np.mean([rows[name][call]["region_ratio"] for name in rows])
+        hint = np.mean([rows[name][call]["hint_ratio"] for name in rows])
+        return (region, hint)
+
+    keeping = [call for call in calls if all(rows[name][call]["lines"] >= MIN_LINES_KEPT for name in rows)]
+    return min(keeping or calls, key=key)
 
 
 def measure(pipe, data: dict, calls: dict, flat_metrics: dict) -> dict:
@@ -140,8 +170,9 @@ def flat_fill_metrics(data: dict) -> dict:
     }
 
 
-def checkpoint_pipelines(run: Path, family: str):
-    """`(name, pipeline)` of every checkpoint of a GAN run, its EMA generator in float32."""
+def checkpoint_pipelines(run: Path, family: str, only=None):
+    """`(name, pipeline)` of every checkpoint of a GAN run (or of those named in `only`), its EMA generator in
+    float32."""
     from stablepaint.training.gan import GAN_TASKS, colorizer_config
     from stablepaint.training.gan_weights import colorizer_from_checkpoint
     from stablepaint.training.records import load_training_args
@@ -149,9 +180,34 @@ def checkpoint_pipelines(run: Path, family: str):
 
     task = GAN_TASKS[family]
     for checkpoint in list_checkpoints(run):
+        if only is not None and Path(checkpoint).name not in only:
+            continue
         record = load_training_args(checkpoint)
         colorizer = colorizer_from_checkpoint(colorizer_config(record, task), Path(checkpoint), ema=record.use_ema)
         yield Path(checkpoint).name, task.pipeline_class(colorizer=colorizer, semantic_encoder=None)
+
+
+def previous_scores(path, report: dict) -> dict:
+    """The checkpoint scores of an earlier `--run` report (`--previous`), checked to come from the same split and
+    samples; `{}` without one."""
+    if path is None:
+        return {}
+    import json
+
+    earlier = json.loads(Path(path).read_text())
+    for key in ("split", "resolution", "samples"):
+        if earlier.get(key) != report[key]:
+            raise ValueError(f"--previous {path}: its {key} is {earlier.get(key)!r}, this run's {report[key]!r}")
+    return dict(earlier["checkpoints"])
+
+
+def attach_flats(pipe, flats_model) -> None:
+    """Give `pipe` the `region_colorizer` of the FlatsPipeline `flats_model` (float32), so that `flats=` applies."""
+    if flats_model is None:
+        return
+    from stablepaint.hub.loading import load_pipeline
+
+    pipe.register_modules(region_colorizer=load_pipeline(flats_model).region_colorizer.float())
 
 
 def main(argv=None) -> int:
@@ -160,6 +216,21 @@ def main(argv=None) -> int:
     source.add_argument("--model", help="a pipeline folder or shipped name")
     source.add_argument("--run", help="a GAN training --output_dir: score every checkpoint (raw network)")
     parser.add_argument("--family", default="stenciltorch", choices=("paintstorch", "stenciltorch"))
+    parser.add_argument(
+        "--checkpoint", nargs="+", default=None, help="with --run: only these checkpoints (e.g. checkpoint-2000)"
+    )
+    parser.add_argument(
+        "--previous",
+        default=None,
+        help="with --run: a report of the same run, split and samples whose checkpoint scores join this one's "
+        "(a run resumed after a first selection: only the new checkpoints are scored)",
+    )
+    parser.add_argument(
+        "--flats-model", default=None, help="attach this FlatsPipeline's region_colorizer (the `flats=` call option)"
+    )
+    parser.add_argument(
+        "--choose-default", action="store_true", help="compare the CANDIDATES calls and name the chosen default"
+    )
     parser.add_argument("--split", default="test", choices=("validation", "test"))
     parser.add_argument("--limit", type=int, default=100, help="at most this many samples per dataset")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
@@ -167,6 +238,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     parser.add_argument("--name", default=None, help="default: gan_splits_<split>.json")
     args = parser.parse_args(argv)
+    if args.choose_default and args.split != "validation":
+        parser.error("--choose-default chooses on the validation split only (--split validation)")
+    if args.choose_default and args.run and (not args.checkpoint or len(args.checkpoint) != 1):
+        parser.error("--choose-default with --run needs one --checkpoint")
     torch.set_num_threads(args.threads)
     data = {name: load_split(name, args.split, args.limit) for name in args.datasets}
     flat = {name: flat_fill_metrics(data[name]) for name in args.datasets}
@@ -175,20 +250,28 @@ def main(argv=None) -> int:
     if args.model:
         from stablepaint.hub.loading import load_pipeline
 
-        pipe = load_pipeline(args.model)
+        pipes = [(str(args.model), load_pipeline(args.model))]
+    else:
+        pipes = checkpoint_pipelines(Path(args.run), args.family, only=args.checkpoint)
+    if args.choose_default or args.model:
+        label, pipe = next(iter(pipes))
         pipe.set_progress_bar_config(disable=True)
-        calls = {
-            "raw network": raw_kwargs(pipe),
-            "default call": {},
-            "default call, keep_lines=True": {"keep_lines": True},
-        }
-        report["model"] = str(args.model)
+        attach_flats(pipe, args.flats_model)
+        if args.choose_default:
+            calls = CANDIDATES
+        else:
+            calls = {"raw network": raw_kwargs(pipe), "default call": {}}
+            calls["default call, keep_lines=True"] = {"keep_lines": True}
+        report["model"], report["flats_model"] = label, args.flats_model
         for name in args.datasets:
             report[name] = measure(pipe, data[name], calls, flat[name])
             print(name, report[name], flush=True)
+        if args.choose_default:
+            report["chosen_default"] = choose_default({name: report[name]["hints"] for name in args.datasets})
+            print("chosen default:", report["chosen_default"], CANDIDATES[report["chosen_default"]])
     else:
-        report["run"], scores = str(args.run), {}
-        for checkpoint, pipe in checkpoint_pipelines(Path(args.run), args.family):
+        report["run"], scores = str(args.run), previous_scores(args.previous, report)
+        for checkpoint, pipe in pipes:
             pipe.set_progress_bar_config(disable=True)
             rows = {
                 name: measure(pipe, data[name], {"raw network": raw_kwargs(pipe)}, flat[name])
@@ -201,7 +284,7 @@ def main(argv=None) -> int:
         report["chosen"] = min(scores, key=lambda name: scores[name]["score"]) if scores else None
         print("chosen:", report["chosen"])
     path = write_report(args.out, args.name or f"gan_splits_{args.split}.json", report)
-    if args.model and path is not None:
+    if "model" in report and path is not None:
         path.with_suffix(".md").write_text(markdown(report))
     return 0
 

@@ -17,7 +17,7 @@ from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin
 from stablepaint.reference import with_reference
 from stablepaint.regions import flat_fill
 
-EXAMPLE_DOC_STRING = """
+FLAT_FILL_EXAMPLE_DOC_STRING = """
     Examples:
         ```py
         >>> import numpy as np
@@ -74,7 +74,7 @@ class FlatFillPipeline(CustomPipelineMixin, DiffusionPipeline):
         return flat_fill(lineart, hints, self.line_threshold)
 
     @torch.no_grad()
-    @replace_example_docstring(EXAMPLE_DOC_STRING)
+    @replace_example_docstring(FLAT_FILL_EXAMPLE_DOC_STRING)
     def __call__(
         self,
         lineart,

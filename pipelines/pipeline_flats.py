@@ -12,7 +12,7 @@ from stablepaint.pipelines.pipeline_flat_fill import FlatFillPipeline
 from stablepaint.region_tokens import paint_regions, region_tokens
 from stablepaint.regions import codes_to_rgb
 
-EXAMPLE_DOC_STRING = """
+FLATS_EXAMPLE_DOC_STRING = """
     Examples:
         ```py
         >>> import numpy as np
@@ -96,7 +96,7 @@ class FlatsPipeline(FlatFillPipeline):
         tokens = region_tokens(lineart, hints, self.line_threshold)
         return paint_regions(tokens, self.region_colors(tokens)).astype(np.float32) / np.float32(255)
 
-    @replace_example_docstring(EXAMPLE_DOC_STRING)
+    @replace_example_docstring(FLATS_EXAMPLE_DOC_STRING)
     def __call__(self, lineart, hints=None, mask=None, image=None, **kwargs):
         r"""
         Color `lineart`'s regions: the strokes' colors where there are strokes, the network's elsewhere.

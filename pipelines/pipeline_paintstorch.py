@@ -11,6 +11,8 @@ from diffusers.utils import replace_example_docstring
 from stablepaint.image_processor import ColorizationImageProcessor
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import PaintsTorchGenerator
+from stablepaint.models.region_colorizer import RegionColorizer
+from stablepaint.pipelines.flats_stage import check_flats_components, resolve_flats, shade_learned_flats
 from stablepaint.pipelines.paintstorch_fast_inference import FastInferenceMixin
 from stablepaint.pipelines.palette_layers import check_palette_options, finish_regions
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
@@ -46,16 +48,29 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
         colorizer ([`PaintsTorchGenerator`]): The generator G1 (`in_channels=1`).
         semantic_encoder ([`SemanticFeatureExtractor`], *optional*): F1; required when the colorizer was built with
             `feature_channels > 0`, and then with as many output channels.
+        region_colorizer ([`RegionColorizer`], *optional*): The learned flats model (as in [`FlatsPipeline`]); with
+            it, `flats=True` lets it decide every region's color and the generator only shades on top.
+        flats (`bool`, *optional*, defaults to `False`): The `flats` of a call that gives none (stored in
+            `model_index.json`); needs `region_colorizer`.
+        keep_stroke_colors (`bool`, *optional*, defaults to `False`): Under `flats`, a stroked region keeps its
+            majority stroke color (`FlatsPipeline`'s option); `False`: the flats model decides every region.
     """
 
     model_cpu_offload_seq = "semantic_encoder->colorizer"
-    _optional_components = ["semantic_encoder"]
+    _optional_components = ["semantic_encoder", "region_colorizer"]
     #: Channels of the colorizer's full-resolution input (lineart).
     expected_in_channels = 1
     #: Whether the colorizer reads a mask and a previous image (in-painting), which `hint_regions` needs.
     inpaints = False
 
-    def __init__(self, colorizer: PaintsTorchGenerator, semantic_encoder: Optional[SemanticFeatureExtractor] = None):
+    def __init__(
+        self,
+        colorizer: PaintsTorchGenerator,
+        semantic_encoder: Optional[SemanticFeatureExtractor] = None,
+        region_colorizer: Optional[RegionColorizer] = None,
+        flats: bool = False,
+        keep_stroke_colors: bool = False,
+    ):
         super().__init__()
         in_channels = colorizer.config.in_channels
         if in_channels != self.expected_in_channels:
@@ -71,7 +86,11 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
                 f"`semantic_encoder` gives {semantic_encoder.config.out_channels} channels but the `colorizer` reads "
                 f"{feature_channels}."
             )
-        self.register_modules(colorizer=colorizer, semantic_encoder=semantic_encoder)
+        check_flats_components(region_colorizer, flats, keep_stroke_colors)
+        self.register_modules(
+            colorizer=colorizer, semantic_encoder=semantic_encoder, region_colorizer=region_colorizer
+        )
+        self.register_to_config(flats=flats, keep_stroke_colors=keep_stroke_colors)
         # The generator's encoder halves the resolution 4 times; hints live at 1/4 (thesis §IV.2.2.1).
         self.image_processor = ColorizationImageProcessor(multiple_of=16, hint_scale=4)
 
@@ -104,6 +123,7 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
         line_threshold: int = 128,
         flatten_regions: bool = False,
         hint_regions: Optional[bool] = None,
+        flats: Optional[bool] = None,
         generator: Optional[Union[torch.Generator, List[torch.Generator]]] = None,
         output_type: str = "pil",
         return_dict: bool = True,
@@ -142,6 +162,10 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
                 majority color, keep it, and color the rest around it
                 (`ColorizationImageProcessor.fill_hinted_regions`). Defaults to the pipeline's `config.hint_regions`
                 (off when it has none).
+            flats (`bool`, *optional*):
+                The learned flats decide every region's color (the pipeline's `region_colorizer`, as
+                [`FlatsPipeline`]) and the generator's output only shades them, within ±15 % of each region's
+                brightness ([`stablepaint.regions.shade_flats`]). Defaults to the pipeline's `config.flats`.
             generator (`torch.Generator`, *optional*):
                 Accepted for the common stablepaint signature; the GAN generator is deterministic.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
@@ -168,6 +192,8 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
         self.check_inputs(lineart, keep_lines, line_threshold, output_type, flatten_regions)
         hints = with_reference(lineart, hints, reference, reference_lineart, line_threshold)
         palette, hints = check_palette_options(self, palette, output_layers, hints)
+        flats = resolve_flats(self, flats)
+        caller_image, caller_mask = image, mask
         image, mask = apply_hint_regions(self, hint_regions, lineart, hints, image, mask, threshold=line_threshold)
 
         # 2. Preprocess
@@ -193,6 +219,9 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
         images = self.image_processor.postprocess(
             output, output_type=output_type, original_sizes=inputs.original_sizes, image=image, mask=mask
         )
+        image, mask = caller_image, caller_mask
+        if flats:  # the learned flats' colors, the generator's light
+            images = shade_learned_flats(self, images, lineart, hints, mask, image, output_type, line_threshold)
         images, layers = finish_regions(
             self,
             images,

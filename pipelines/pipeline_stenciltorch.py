@@ -8,6 +8,7 @@ import torch
 
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import PaintsTorchGenerator
+from stablepaint.models.region_colorizer import RegionColorizer
 from stablepaint.pipelines.pipeline_paintstorch import PaintsTorchPipeline
 from stablepaint.pipelines.pipeline_utils import check_bool_options
 
@@ -25,6 +26,7 @@ class StencilTorchPipeline(PaintsTorchPipeline):
         semantic_encoder ([`SemanticFeatureExtractor`], *optional*): F1, as for PaintsTorch.
         hint_regions (`bool`, *optional*, defaults to `False`): The `hint_regions` of a call that gives none (stored
             in `model_index.json`): fill the stroked regions with the stroke colors and in-paint the rest.
+        region_colorizer, flats, keep_stroke_colors: The learned flats stage, as for [`PaintsTorchPipeline`].
     """
 
     expected_in_channels = 5
@@ -35,8 +37,17 @@ class StencilTorchPipeline(PaintsTorchPipeline):
         colorizer: PaintsTorchGenerator,
         semantic_encoder: Optional[SemanticFeatureExtractor] = None,
         hint_regions: bool = False,
+        region_colorizer: Optional[RegionColorizer] = None,
+        flats: bool = False,
+        keep_stroke_colors: bool = False,
     ):
-        super().__init__(colorizer=colorizer, semantic_encoder=semantic_encoder)
+        super().__init__(
+            colorizer=colorizer,
+            semantic_encoder=semantic_encoder,
+            region_colorizer=region_colorizer,
+            flats=flats,
+            keep_stroke_colors=keep_stroke_colors,
+        )
         check_bool_options(hint_regions=hint_regions)
         self.register_to_config(hint_regions=hint_regions)
 

@@ -109,6 +109,17 @@ def parse_args(argv=None):
         "the stroke colors and the model in-paints the rest)",
     )
     parser.add_argument(
+        "--flats_model",
+        default=None,
+        help="with --run: a FlatsPipeline (shipped name or folder) whose `region_colorizer` joins the pipeline as its "
+        "learned flats stage, on by default (`flats=True`: it decides the colors, the generator shades)",
+    )
+    parser.add_argument(
+        "--keep_stroke_colors",
+        action="store_true",
+        help="with --flats_model: under the flats stage a stroked region keeps its stroke color",
+    )
+    parser.add_argument(
         "--guidance_scale",
         type=float,
         default=None,
@@ -120,6 +131,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.run is not None and args.family is None:
         parser.error("--run needs --family")
+    if args.flats_model is not None and args.run is None:
+        parser.error("--flats_model ships with --run (a GAN colorizer)")
+    if args.keep_stroke_colors and args.flats_model is None:
+        parser.error("--keep_stroke_colors needs --flats_model")
     return args
 
 
@@ -304,7 +319,16 @@ def main(argv=None) -> Path:
 
     out = _out_folder(args)
     staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out.parent))  # same file system: atomic rename
-    pipe = task.pipeline_class(colorizer=colorizer.to(torch.float16), semantic_encoder=None)
+    flats = {}
+    if args.flats_model is not None:
+        from stablepaint.hub.loading import load_pipeline
+
+        region_colorizer = getattr(load_pipeline(args.flats_model), "region_colorizer", None)
+        if region_colorizer is None:
+            raise ValueError(f"--flats_model {args.flats_model!r} is not a FlatsPipeline (no `region_colorizer`)")
+        flats = {"region_colorizer": region_colorizer.to(torch.float16), "flats": True}
+        flats["keep_stroke_colors"] = args.keep_stroke_colors
+    pipe = task.pipeline_class(colorizer=colorizer.to(torch.float16), semantic_encoder=None, **flats)
     if args.hint_regions:
         _set_call_default(pipe, "--hint_regions", "hint_regions", True)
     pipe.save_pretrained(staging, safe_serialization=True)
@@ -328,6 +352,9 @@ def main(argv=None) -> Path:
         parameters=f"{sum(p.numel() for p in colorizer.parameters()) / 1e6:.2f}M",
         held_out=args.held_out,
         evaluation_table=evaluation,
+        flats_model=args.flats_model,
+        hint_regions=bool(pipe.config.get("hint_regions", False)),
+        keep_stroke_colors=args.keep_stroke_colors,
     )
     return _install(staging, out, args.name, step)
 

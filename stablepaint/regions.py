@@ -402,3 +402,58 @@ def _lines_and_masks(arrays: List[np.ndarray], lineart: ImageInput, mask: Option
         if masks is not None:
             inside = np.asarray(resize(to_mask_l(masks[index]), size, PIL.Image.Resampling.NEAREST)) >= 128
         yield array, gray, inside
+
+
+#: Rec. 601 luma weights: the brightness a shading layer carries.
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def shade_flats(
+    images: Union[List[PIL.Image.Image], np.ndarray, torch.Tensor],
+    flats: Union[List[PIL.Image.Image], np.ndarray, torch.Tensor],
+    lineart: ImageInput,
+    threshold: int = 128,
+    mask: Optional[ImageInput] = None,
+    strength: float = 0.15,
+) -> Union[List[PIL.Image.Image], np.ndarray, torch.Tensor]:
+    """
+    Shade flat colors with a colorization's light: inside each line-bounded region, every pixel of `flats` is
+    multiplied by the luminance of `images` there over the region's median luminance, clipped to `1 ± strength`. The
+    flats decide the colors, `images` only the shading; line pixels and pixels outside `mask` stay as in `images`'
+    composite (apply it to two `postprocess` outputs of the same call, composited onto the same `image`).
+
+    Args:
+        images (`List[PIL.Image.Image]`, `np.ndarray` or `torch.Tensor`): The shading source (a network's output), as
+            [`~ColorizationImageProcessor.postprocess`] returns it.
+        flats (same type and size as `images`): The flat colors, lines multiplied in (e.g. a `FlatsPipeline` output).
+        lineart (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, `str`, `os.PathLike` or a list of those): The
+            caller's lineart, at the output's size.
+        threshold (`int`, *optional*, defaults to `128`): Lineart pixels darker than this are lines.
+        mask (same types as `lineart`, *optional*): The caller's mask; outside it (< 128) the output is `images`'.
+        strength (`float`, *optional*, defaults to `0.15`): The largest relative change of brightness the shading
+            may make, in [0, 1]; 0 gives the flats.
+
+    Returns:
+        The shaded flats, of the type of `images`.
+    """
+    if not 0 <= strength <= 1:
+        raise ValueError(f"`strength` must lie in [0, 1], got {strength!r}.")
+    arrays, scale = output_arrays(images)
+    flat_arrays, flat_scale = output_arrays(flats)
+    if len(flat_arrays) != len(arrays):
+        raise ValueError(f"`flats` has batch size {len(flat_arrays)} but `images` has {len(arrays)}.")
+    for (array, gray, inside), flat in zip(_lines_and_masks(arrays, lineart, mask), flat_arrays):
+        if flat.shape != array.shape:
+            raise ValueError(f"`flats` must be at the size of `images` {array.shape[:2]}, got {flat.shape[:2]}.")
+        labels, count = label_regions(gray, threshold, inside)
+        base = array.astype(np.float32) / (np.float32(255) if scale is None else np.float32(1))
+        colors = flat.astype(np.float32) / (np.float32(255) if flat_scale is None else np.float32(1))
+        luma = np.clip(np.rint(base @ LUMA * 255), 0, 255).astype(np.uint8)
+        table = np.concatenate([[1.0], region_medians(luma, labels, np.arange(1, count + 1))])
+        ratio = np.clip(luma / np.maximum(table[labels], 1.0), 1 - strength, 1 + strength).astype(np.float32)
+        painted = labels > 0
+        base[painted] = np.clip(colors[painted] * ratio[painted, None], 0, 1)
+        lines = inside & ~painted
+        base[lines] = colors[lines]
+        array[...] = np.rint(base * 255) if scale is None else base
+    return rebuild_output(images, arrays, scale)

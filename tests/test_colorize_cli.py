@@ -168,6 +168,7 @@ def test_extract_lineart_from_a_drawing(shipped, tmp_path, capsys, illustration)
         ("GAN with --guidance-scale", "--guidance-scale"),
         ("negative --guidance-scale", "--guidance-scale"),
         ("flat-fill with --hint-regions", "--hint-regions"),
+        ("flat-fill with --flats", "--flats"),
         ("unknown output format", "--output"),
     ],
 )
@@ -189,6 +190,7 @@ def test_clear_errors_name_the_argument(shipped, tmp_path, capsys, case, argumen
         "GAN with --guidance-scale": [paths["lineart"], "--guidance-scale", 5],
         "negative --guidance-scale": [paths["lineart"], "--guidance-scale", -1],
         "flat-fill with --hint-regions": [paths["lineart"], "--model", "flat-fill", "--hint-regions"],
+        "flat-fill with --flats": [paths["lineart"], "--model", "flat-fill", "--flats"],
         "unknown output format": [paths["lineart"], "-o", tmp_path / "out.unknownformat"],
     }[case]
     if "-o" not in argv:

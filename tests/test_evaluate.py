@@ -335,11 +335,12 @@ def test_evaluate_flatten_regions_reaches_the_pipelines_that_take_it(eval_pairs,
 
     models = ["flattening", "flat-fill"]
     report = evaluate_sparse_hints(models, eval_pairs, tmp_path / "on", 2, vgg16_weights, load, flatten_regions=True)
-    assert calls == [True] and report["config"]["flatten_regions"] is True
+    assert calls == [True, False] and report["config"]["flatten_regions"] is True  # the default call, then raw
+    assert list(report["results"]) == ["flattening", "flattening (raw network)", "flat-fill"]
     assert report["notes"]["flat-fill"] == []  # a pipeline without the option is not noted: it is flat already
     assert "called with `flatten_regions=True`" in (tmp_path / "on" / "results.md").read_text()
     report = evaluate_sparse_hints(models, eval_pairs, tmp_path / "off", 2, vgg16_weights, load)
-    assert calls == [True, False] and report["config"]["flatten_regions"] is False
+    assert calls == [True, False, False] and report["config"]["flatten_regions"] is False
     assert "called with" not in (tmp_path / "off" / "results.md").read_text()
 
 
@@ -449,3 +450,47 @@ def test_flats_pipeline_evaluates_with_its_parent_call_options(eval_pairs, vgg16
         assert report["results"][name]["hints"]["line_preservation"] == pytest.approx(1.0)
         assert report["results"][name]["hints"]["region_color_error"] > 0
     assert (tmp_path / "grid_flats.png").is_file()
+
+
+def test_evaluate_raw_network_reports_each_model_twice(eval_pairs, vgg16_weights, tmp_path):
+    calls = []
+
+    class Regions:
+        """Stands in for a StencilTorch whose default is `hint_regions=True`: paints everything gray without it."""
+
+        config = SimpleNamespace(hint_regions=True)
+
+        def __call__(
+            self, lineart, hints=None, hint_regions=None, flatten_regions=False, output_type="pil", return_dict=True
+        ):
+            calls.append((hint_regions, flatten_regions))
+            if hint_regions is False:
+                return SimpleNamespace(images=torch.full((len(lineart), 3, 32, 32), 0.5))
+            return FlatFillPipeline()(lineart, hints=hints, output_type=output_type, return_dict=return_dict)
+
+    def load(name, device=None):
+        return Regions() if name == "regions" else FlatFillPipeline()
+
+    models = ["regions", "flat-fill"]
+    report = evaluate_sparse_hints(models, eval_pairs, tmp_path / "raw", 2, vgg16_weights, load)  # on by default
+    # the default call as it is, then the raw network with every region option it takes off; the flat fill once
+    assert calls == [(None, False), (False, False)]
+    assert list(report["results"]) == ["regions", "regions (raw network)", "flat-fill"]
+    assert report["notes"]["regions (raw network)"] == ["raw network: `hint_regions=False`, `flatten_regions=False`"]
+    default, raw = report["results"]["regions"]["hints"], report["results"]["regions (raw network)"]["hints"]
+    flat = report["results"]["flat-fill"]["hints"]
+    assert (
+        default["hint_fidelity"] == pytest.approx(flat["hint_fidelity"])
+        and raw["hint_fidelity"] > default["hint_fidelity"]
+    )
+    assert set(report["paired"]) == {"regions", "regions (raw network)"}
+    assert (tmp_path / "raw" / grid_file_name("regions (raw network)")).is_file()
+    assert "regions (raw network)" in (tmp_path / "raw" / "results.md").read_text()
+    # turned off, or for a model whose default call is its raw network: once
+    calls.clear()
+    report = evaluate_sparse_hints(models, eval_pairs, tmp_path / "off", 2, vgg16_weights, load, raw_network=False)
+    assert calls == [(None, False)] and list(report["results"]) == ["regions", "flat-fill"]
+    calls.clear()
+    Regions.config = SimpleNamespace(hint_regions=False)
+    report = evaluate_sparse_hints(models, eval_pairs, tmp_path / "once", 2, vgg16_weights, load)
+    assert calls == [(None, False)] and list(report["results"]) == ["regions", "flat-fill"]

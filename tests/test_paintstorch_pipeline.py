@@ -270,3 +270,58 @@ def test_paintstorch_refuses_hint_regions():
         56,
         3,
     )
+
+
+@pytest.mark.parametrize("pipeline_class", PIPELINES)
+def test_learned_flats_stage_decides_the_colors_and_the_generator_shades(pipeline_class, tmp_path):
+    from stablepaint import FlatsPipeline, RegionColorizer
+
+    torch.manual_seed(0)
+    region_colorizer = RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)
+    components = get_dummy_components(pipeline_class, features=False)
+    pipe = pipeline_class(**components, region_colorizer=region_colorizer, flats=True)
+    inputs = get_dummy_inputs()
+    flats = np.asarray(
+        FlatsPipeline(region_colorizer, keep_stroke_colors=False)(inputs["lineart"], hints=inputs["hints"]).images[0],
+        np.float32,
+    )
+    result = np.asarray(pipe(inputs["lineart"], hints=inputs["hints"]).images[0], np.float32)
+    plain = np.asarray(pipe(inputs["lineart"], hints=inputs["hints"], flats=False).images[0], np.float32)
+    lines = np.asarray(inputs["lineart"]) < 128
+    np.testing.assert_array_equal(result[lines], flats[lines])  # the lines are the flats' (dark)
+    # every pixel is its flat color, scaled by at most 15 % (and rounded)
+    assert np.all(np.abs(result - flats) <= 0.15 * flats + 1)
+    assert np.abs(result - flats).max() > 0  # the generator's light is there
+    assert np.abs(plain - flats).mean() > 4 * np.abs(result - flats).mean()  # without flats: the generator's colors
+    # a mask: outside it the previous image, bit for bit
+    masked = np.asarray(pipe(**inputs).images[0])
+    outside = np.asarray(inputs["mask"]) < 128
+    np.testing.assert_array_equal(masked[outside], np.asarray(inputs["image"])[outside])
+    # saved with its flats model and setting
+    pipe.save_pretrained(tmp_path)
+    loaded = pipeline_class.from_pretrained(tmp_path)
+    assert loaded.config.flats is True and isinstance(loaded.region_colorizer, RegionColorizer)
+    again = np.asarray(loaded(inputs["lineart"], hints=inputs["hints"]).images[0], np.float32)
+    np.testing.assert_array_equal(again, result)
+
+
+def test_learned_flats_stage_errors_name_the_argument():
+    from stablepaint import RegionColorizer
+
+    components = get_dummy_components(StencilTorchPipeline, features=False)
+    with pytest.raises(ValueError, match="`flats=True` needs a `region_colorizer`"):
+        StencilTorchPipeline(**components, flats=True)
+    with pytest.raises(TypeError, match="`region_colorizer` must be a RegionColorizer"):
+        StencilTorchPipeline(**components, region_colorizer=components["colorizer"])
+    with pytest.raises(TypeError, match="`keep_stroke_colors` must be a bool"):
+        StencilTorchPipeline(
+            **components,
+            region_colorizer=RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2),
+            keep_stroke_colors="yes",
+        )
+    pipe = StencilTorchPipeline(**components)
+    inputs = get_dummy_inputs()
+    with pytest.raises(ValueError, match="has none: load one"):
+        pipe(inputs["lineart"], hints=inputs["hints"], flats=True)
+    with pytest.raises(TypeError, match="`flats` must be a bool"):
+        pipe(inputs["lineart"], hints=inputs["hints"], flats=1)

@@ -341,3 +341,33 @@ def test_checkpoint_selection_scores_every_checkpoint_on_the_validation_split(
         assert score["score"] == pytest.approx(float(np.mean(ratios)), abs=2e-3)
         assert all(0 <= row["raw network"]["lines"] <= 1 for row in rows)
     assert report["chosen"] == min(scores, key=lambda name: scores[name]["score"])
+    # a resumed run: only the new checkpoints are scored, the earlier report's scores join them
+    again = [*command[:-1], "again.json", "--checkpoint", "checkpoint-2", "--previous", str(tmp_path / "chosen.json")]
+    check(subprocess.run(again, capture_output=True, text=True, timeout=600, cwd=REPO))
+    merged = json.loads((tmp_path / "again.json").read_text())
+    assert merged["checkpoints"] == scores and merged["chosen"] == report["chosen"]
+
+    # the default call of one checkpoint, chosen on the validation split with a learned flats model attached
+    import torch
+
+    from stablepaint import FlatsPipeline, RegionColorizer
+
+    torch.manual_seed(0)
+    FlatsPipeline(RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)).save_pretrained(
+        tmp_path / "flats"
+    )
+    command = [*command[:-1], "default.json", "--checkpoint", "checkpoint-2", "--choose-default"]
+    command += ["--flats-model", str(tmp_path / "flats")]
+    check(subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO))
+    report = json.loads((tmp_path / "default.json").read_text())
+    rows = {name: report[name]["hints"] for name in ("adventurer", "openmoji")}
+    calls = ["raw network", "hint_regions", "flats, shaded by the raw network", "flats, shaded by hint_regions"]
+    assert all(sorted(row) == sorted(["flat fill", *calls]) for row in rows.values())
+    for name in ("flats, shaded by the raw network", "flats, shaded by hint_regions"):
+        assert all(row[name]["lines"] >= 0.99 for row in rows.values())  # the flats' lines
+    keeping = [call for call in calls if all(row[call]["lines"] >= 0.95 for row in rows.values())]
+    mean_region = {call: np.mean([row[call]["region_ratio"] for row in rows.values()]) for call in keeping}
+    assert report["chosen_default"] in keeping
+    assert mean_region[report["chosen_default"]] == pytest.approx(min(mean_region.values()))
+    refused = subprocess.run([*command, "--split", "test"], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert refused.returncode == 2 and "validation split only" in refused.stderr

@@ -3,6 +3,8 @@ the metrics."""
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from stablepaint import ColorizationImageProcessor, FlatFillPipeline
 from stablepaint.regions import codes_to_rgb, color_codes, flat_fill, label_regions, label_stack, majority_codes
@@ -90,3 +92,53 @@ def test_label_stack_labels_each_image_of_a_batch_inside_its_mask():
     assert set(np.unique(labels[0])) == {0, 1, 2} and (labels[0][:, 3] == 0).all()
     assert (labels[1, :3] == 0).all() and (labels[1, 3:] == 1).all()  # numbered from 1 again, cut by the mask
     np.testing.assert_array_equal(label_stack(gray, threshold=0.5)[1], np.ones((6, 6)))
+
+
+def test_shade_flats_takes_colors_from_the_flats_and_light_from_the_images():
+    from stablepaint.regions import LUMA, shade_flats
+
+    gray = boxes_lineart()
+    flats = np.zeros((32, 32, 3), np.uint8)
+    flats[:] = (200, 100, 50)
+    flats[gray < 128] = 0  # lines multiplied in
+    shading = np.full((32, 32, 3), 128, np.uint8)
+    shading[5:12, 3:14] = 160  # brighter top half of the left box (7 of its 15 rows)
+    shading[12:20, 3:14] = 120  # darker bottom half
+    shading[gray < 128] = 255  # the network paints the lines white: the lines come from the flats
+    out = np.asarray(shade_flats([Image.fromarray(shading)], [Image.fromarray(flats)], Image.fromarray(gray))[0])
+    np.testing.assert_array_equal(out[gray < 128], 0)
+    np.testing.assert_array_equal(out[0, 0], flats[0, 0])  # a uniform region keeps its flat color
+    median = 120.0  # of the left box's interior: 8 rows of 120, 7 of 160
+    bright = np.rint(np.array([200, 100, 50]) * min(160 / median, 1.15))
+    np.testing.assert_allclose(out[6, 6], bright, atol=1)  # clipped to +15 %
+    np.testing.assert_array_equal(out[15, 6], flats[15, 6])  # at the median: the flat color
+    assert float(shading[6, 6] @ LUMA) == pytest.approx(160, abs=0.01)
+    # strength 0 gives the flats; float arrays and tensors give the same numbers
+    plain = shade_flats(
+        np.asarray([shading], np.float32) / 255, np.asarray([flats], np.float32) / 255, gray, strength=0
+    )
+    np.testing.assert_allclose(plain[0], flats / 255, atol=1e-6)
+    as_tensor = shade_flats(
+        torch.from_numpy(shading[None]).permute(0, 3, 1, 2).float() / 255, [Image.fromarray(flats)], gray
+    )
+    np.testing.assert_allclose(as_tensor[0].permute(1, 2, 0).numpy() * 255, out, atol=0.51)
+
+
+def test_shade_flats_keeps_the_images_outside_the_mask_and_checks_its_inputs():
+    from stablepaint.regions import shade_flats
+
+    gray = boxes_lineart()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (1, 32, 32, 3)).astype(np.float32) / 255
+    flats = np.full((1, 32, 32, 3), 0.5, np.float32)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[:, :16] = 255
+    out = shade_flats(images, flats, gray, mask=mask)
+    np.testing.assert_array_equal(out[0][:, 16:], images[0][:, 16:])
+    assert np.all(np.abs(out[0][:, :16][gray[:, :16] >= 128] - 0.5) <= 0.5 * 0.15 + 1e-6)
+    with pytest.raises(ValueError, match="`strength`"):
+        shade_flats(images, flats, gray, strength=2)
+    with pytest.raises(ValueError, match="`flats` has batch size 2"):
+        shade_flats(images, np.concatenate([flats, flats]), gray)
+    with pytest.raises(ValueError, match="`flats` must be at the size"):
+        shade_flats(images, flats[:, :16], gray)

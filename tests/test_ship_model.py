@@ -309,3 +309,35 @@ def test_shipped_card_states_the_hyper_parameters_the_run_recorded(
         "λ_hint = 4.0",
     ):
         assert expected in card, expected
+
+
+def test_ship_model_adds_a_learned_flats_stage(tmp_path):
+    from stablepaint import FlatsPipeline, RegionColorizer
+
+    ship = load_script()
+    run, _, _ = fake_run(tmp_path)
+    torch.manual_seed(0)
+    flats = FlatsPipeline(RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2))
+    flats.save_pretrained(tmp_path / "flats")
+    common = ["--run", str(run), "--family", "stenciltorch", "--name", "st", "--command", "x", "--hardware", "x"]
+    common += ["--colorizer_config", json.dumps({"feature_channels": 0, **TINY})]
+    out = ship.main(common + ["--flats_model", str(tmp_path / "flats"), "--out", str(tmp_path / "st")])
+    pipe = StencilTorchPipeline.from_pretrained(out)
+    assert pipe.config.flats is True and pipe.config.keep_stroke_colors is False
+    weights = load_file(str(out / "region_colorizer" / "diffusion_pytorch_model.safetensors"))
+    assert {t.dtype for t in weights.values()} == {torch.float16}
+    for name, value in flats.region_colorizer.state_dict().items():
+        torch.testing.assert_close(weights[name].float(), value.half().float())
+    card = (out / "README.md").read_text()
+    assert "### The learned flats stage" in card and f"`{tmp_path / 'flats'}`" in card
+    assert "reading the\nstrokes as inputs" in card
+    # the flats decide the colors: the shipped call is the flats, shaded within 15 %
+    lineart = np.full((32, 40), 255, np.uint8)
+    lineart[10] = 0
+    flat = FlatsPipeline(pipe.region_colorizer, keep_stroke_colors=False)(lineart, output_type="np").images[0]
+    image = pipe(lineart, output_type="np").images[0]
+    assert np.all(np.abs(image - flat) <= 0.15 * flat + 1e-6)
+    with pytest.raises(SystemExit):
+        ship.main(common + ["--keep_stroke_colors"])  # needs --flats_model
+    with pytest.raises(ValueError, match="is not a FlatsPipeline"):
+        ship.main(common + ["--flats_model", "flat-fill", "--out", str(tmp_path / "x")])

@@ -64,6 +64,8 @@ def _pipeline_kwargs(pipe, args, lineart, hints, mask, image) -> dict:
     wanted["num_inference_steps"] = ("--steps", args.steps)
     wanted["guidance_scale"] = ("--guidance-scale", args.guidance_scale)
     wanted["hint_regions"] = ("--hint-regions" if args.hint_regions else "--no-hint-regions", args.hint_regions)
+    flats = getattr(args, "flats", None)
+    wanted["flats"] = ("--flats" if flats else "--no-flats", flats)
     wanted["palette"] = ("--palette", palette_flag(getattr(args, "palette", None)))
     wanted["output_layers"] = ("--layers", True if getattr(args, "layers", None) else None)
     for key, flag in (("reference", "--reference"), ("reference_lineart", "--reference-lineart")):
@@ -149,6 +151,13 @@ class ColorizeCommand(BaseStablepaintCommand):
             default=None,
             help="StablePaint: fill each region you stroked with your stroke color and in-paint the rest around it "
             "(default: the model's own setting)",
+        )
+        colorize.add_argument(
+            "--flats",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="PaintsTorch/StencilTorch with a learned flats model: it decides every region's color and the "
+            "generator only shades on top (default: the model's own setting)",
         )
         colorize.add_argument(
             "--extract-lineart", action="store_true", help="LINEART is a drawing: extract its lineart first (xDoG)"

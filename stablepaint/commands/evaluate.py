@@ -88,6 +88,13 @@ class EvaluateCommand(BaseStablepaintCommand):
             metavar="G",
             help="classifier-free guidance scale of the models that take one (default: each model's own)",
         )
+        parser.add_argument(
+            "--raw-network",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="also report each model's raw network ('MODEL (raw network)': hint_regions, flats and "
+            "flatten_regions off) beside its default call, when they differ (default: on)",
+        )
         parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
         parser.set_defaults(func=EvaluateCommand)
 
@@ -115,6 +122,7 @@ class EvaluateCommand(BaseStablepaintCommand):
                 flatten_regions=args.flatten_regions,
                 guidance_scale=args.guidance_scale,
                 split=args.split,
+                raw_network=args.raw_network,
             )
         except (ValueError, OSError) as error:
             raise cli_error(error, FLAGS) from None

@@ -55,11 +55,12 @@ def run_pipeline(
     device=None,
     flatten_regions: bool = False,
     guidance_scale: Optional[float] = None,
+    options: Optional[Dict[str, Any]] = None,
 ):
     """Color a batch of samples in a regime; returns the `(B, 3, H, W)` outputs in [0, 1] and the arguments the
     pipeline did not take. `flatten_regions=True` is passed to the pipelines that take it (not noted otherwise: a
     pipeline without it, like the flat-fill baseline, colors flat regions already or has no such option), and so is a
-    `guidance_scale` (`None`: the pipeline's default)."""
+    `guidance_scale` (`None`: the pipeline's default); `options` (e.g. [`raw_network_options`]) come last and win."""
     accepted = pipeline_arguments(pipe)
     generator_device = "cpu"  # CPU generators: the same draws on every device
     kwargs: Dict[str, Any] = {
@@ -73,6 +74,7 @@ def run_pipeline(
         kwargs["flatten_regions"] = True
     if guidance_scale is not None:
         kwargs["guidance_scale"] = guidance_scale
+    kwargs.update(options or {})
     dropped = [] if accepted is None else [name for name in _NOTED_ARGUMENTS if name not in accepted]
     if regime == "none":  # no hints to give: not a dropped argument
         dropped = [name for name in dropped if name != "hints"]
@@ -88,6 +90,40 @@ def run_pipeline(
     if tuple(images.shape[-2:]) != size:
         images = torch.nn.functional.interpolate(images, size=size, mode="bicubic", align_corners=False)
     return images.clamp(0, 1), dropped
+
+
+#: The call options that put a heuristic or a second model after a pipeline's network; all off = its raw network.
+REGION_OPTIONS = ("hint_regions", "flats", "flatten_regions")
+
+
+def raw_network_options(pipe) -> Dict[str, bool]:
+    """The options of `pipe`'s call that give its raw network: each of `REGION_OPTIONS` it takes, set to `False`
+    (empty when it takes none)."""
+    accepted = pipeline_arguments(pipe)
+    return {name: False for name in REGION_OPTIONS if accepted is not None and name in accepted}
+
+
+def _model_notes(pipe, dropped, guidance_scale, options) -> List[str]:
+    """What the results table says under a model: arguments it does not take, defaults it used."""
+    notes = [f"the pipeline takes no `{name}`: not passed" for name in sorted(dropped)]
+    config = getattr(pipe, "config", None)
+    default_scale = getattr(config, "default_guidance_scale", None)
+    if guidance_scale is None and default_scale is not None:
+        notes.append(f"guidance scale {default_scale:g} (the pipeline's default)")
+    if options:
+        notes.append("raw network: " + ", ".join(f"`{name}={value}`" for name, value in options.items()))
+        return notes
+    if getattr(config, "hint_regions", False) is True:
+        notes.append(
+            "`hint_regions=True` (the pipeline's default): the stroked regions are filled with the stroke colors "
+            "and the model in-paints the rest"
+        )
+    if getattr(config, "flats", False) is True:
+        notes.append(
+            "`flats=True` (the pipeline's default): the learned flats model decides the region colors, the network "
+            "shades them"
+        )
+    return notes
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -130,6 +166,7 @@ def evaluate(
     flatten_regions: bool = False,
     guidance_scale: Optional[float] = None,
     split: Optional[str] = None,
+    raw_network: bool = True,
 ) -> Dict[str, Any]:
     """Evaluate pipelines and write `results.json`, `results.md` and `grid_<model>.png` to `out_dir`.
 
@@ -156,6 +193,10 @@ def evaluate(
             `flatten_regions=True` (each line-bounded region gets its median output color).
         guidance_scale (`float`, *optional*): Classifier-free guidance scale for the pipelines that take one
             (StablePaint); `None` keeps each pipeline's default (`config.default_guidance_scale`), noted per model.
+        raw_network (`bool`, *optional*, defaults to `True`): Also evaluate every model's raw network, under the
+            label `"<model> (raw network)"`: the same call with every region option it takes turned off
+            (`hint_regions`, `flats`, `flatten_regions`: [`raw_network_options`]). A model whose default call uses
+            none of them (the flat fill, `FlatsPipeline`, a pipeline without those defaults) runs once.
         split (`str`, *optional*): Only the samples of this split (`"test"`, `"validation"`, `"train"`) of
             `stablepaint.data.splits` (see `load_samples`).
 
@@ -211,7 +252,8 @@ def evaluate(
     results: Dict[str, Dict[str, Dict[str, Optional[float]]]] = {}
     per_sample: Dict[str, Dict[str, Dict[str, List[Optional[float]]]]] = {}
     notes: Dict[str, List[str]] = {}
-    bar = tqdm(total=len(models) * len(regimes) * len(batches), desc="evaluate", disable=not progress)
+    runs = len(models) * (2 if raw_network else 1)  # an upper bound: a model without region options runs once
+    bar = tqdm(total=runs * len(regimes) * len(batches), desc="evaluate", disable=not progress)
     for model in models:
         try:
             pipe = load_pipeline(model, device=device)
@@ -219,39 +261,38 @@ def evaluate(
             raise ValueError(f"could not load model {model!r}: {error}") from error
         if hasattr(pipe, "set_progress_bar_config"):
             pipe.set_progress_bar_config(disable=True)
-        results[model], dropped_all, per_sample[model] = {}, set(), {}
-        grid_outputs: List[torch.Tensor] = []
-        for regime in regimes:
-            metrics.reset()
-            values = per_sample[model][regime] = {name: [] for name in PAIRED_METRICS}
-            for batch in batches:
-                batch_samples = [samples[index] for index in batch]
-                outputs, dropped = run_pipeline(
-                    pipe, batch_samples, regime, steps, device, flatten_regions, guidance_scale
-                )
-                dropped_all.update(dropped)
-                index = torch.tensor(list(batch))
-                hints = None if hint_tensors[regime] is None else hint_tensors[regime][index]
-                if "hints" in dropped:
-                    hints = None  # the model was not given the hints: do not score it against them
-                per_image = metrics.update(outputs, targets[index], linearts[index], hints)
-                for name, kept in values.items():
-                    kept += _float_list(per_image[name]) if name in per_image else [None] * len(batch)
-                if regime == grid_regime and sum(len(o) for o in grid_outputs) < grid_samples:
-                    grid_outputs.append(outputs)
-                bar.update(1)
-            results[model][regime] = {name: _json_value(value) for name, value in metrics.compute().items()}
-        notes[model] = [f"the pipeline takes no `{name}`: not passed" for name in sorted(dropped_all)]
-        pipe_config = getattr(pipe, "config", None)
-        default_scale = getattr(pipe_config, "default_guidance_scale", None)
-        if guidance_scale is None and default_scale is not None:
-            notes[model].append(f"guidance scale {default_scale:g} (the pipeline's default)")
-        if getattr(pipe_config, "hint_regions", False) is True:
-            notes[model].append(
-                "`hint_regions=True` (the pipeline's default): the stroked regions are filled with the stroke colors "
-                "and the model in-paints the rest"
-            )
-        _write_grid(make_grid, out_dir, model, samples, grid_regime, torch.cat(grid_outputs)[:grid_samples])
+        variants = [(model, None)]
+        raw = raw_network_options(pipe) if raw_network else None
+        config = getattr(pipe, "config", None)
+        if not flatten_regions and not any(getattr(config, name, False) is True for name in REGION_OPTIONS):
+            raw = None  # the default call is the raw network already
+        if raw:
+            variants.append((f"{model} (raw network)", raw))
+        for label, options in variants:
+            results[label], dropped_all, per_sample[label] = {}, set(), {}
+            grid_outputs: List[torch.Tensor] = []
+            for regime in regimes:
+                metrics.reset()
+                values = per_sample[label][regime] = {name: [] for name in PAIRED_METRICS}
+                for batch in batches:
+                    batch_samples = [samples[index] for index in batch]
+                    outputs, dropped = run_pipeline(
+                        pipe, batch_samples, regime, steps, device, flatten_regions, guidance_scale, options
+                    )
+                    dropped_all.update(dropped)
+                    index = torch.tensor(list(batch))
+                    hints = None if hint_tensors[regime] is None else hint_tensors[regime][index]
+                    if "hints" in dropped:
+                        hints = None  # the model was not given the hints: do not score it against them
+                    per_image = metrics.update(outputs, targets[index], linearts[index], hints)
+                    for name, kept in values.items():
+                        kept += _float_list(per_image[name]) if name in per_image else [None] * len(batch)
+                    if regime == grid_regime and sum(len(o) for o in grid_outputs) < grid_samples:
+                        grid_outputs.append(outputs)
+                    bar.update(1)
+                results[label][regime] = {name: _json_value(value) for name, value in metrics.compute().items()}
+            notes[label] = _model_notes(pipe, dropped_all, guidance_scale, options)
+            _write_grid(make_grid, out_dir, label, samples, grid_regime, torch.cat(grid_outputs)[:grid_samples])
         del pipe
     bar.close()
 

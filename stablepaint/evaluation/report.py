@@ -112,7 +112,11 @@ def format_table(report: Dict[str, Any]) -> str:
     text = [
         f"Evaluation of {len(results)} model(s) on {config['num_samples']} samples of `{config['data']}` at "
         f"{config['resolution']}², seed {config['seed']} ({versions})"
-        + (", every model that takes it called with `flatten_regions=True`" if config.get("flatten_regions") else "")
+        + (
+            ", every model that takes it called with `flatten_regions=True` (not its raw network)"
+            if config.get("flatten_regions")
+            else ""
+        )
         + (
             f", guidance scale {config['guidance_scale']:g} for the models that take one."
             if config.get("guidance_scale") is not None
