@@ -339,7 +339,7 @@ def main(argv=None) -> Path:
         task,
         args.prior_steps + step,
         output_dir=staging,
-        card_data={"license": args.license},
+        card_data={"license": args.license, **({"description": args.description} if args.description else {})},
         repo_id=args.name,
         description=args.description or f"{model_name} trained on {args.source}",
         source=args.source,

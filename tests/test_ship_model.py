@@ -321,7 +321,10 @@ def test_ship_model_adds_a_learned_flats_stage(tmp_path):
     flats.save_pretrained(tmp_path / "flats")
     common = ["--run", str(run), "--family", "stenciltorch", "--name", "st", "--command", "x", "--hardware", "x"]
     common += ["--colorizer_config", json.dumps({"feature_channels": 0, **TINY})]
-    out = ship.main(common + ["--flats_model", str(tmp_path / "flats"), "--out", str(tmp_path / "st")])
+    out = ship.main(
+        common
+        + ["--flats_model", str(tmp_path / "flats"), "--out", str(tmp_path / "st"), "--description", "flats, shaded"]
+    )
     pipe = StencilTorchPipeline.from_pretrained(out)
     assert pipe.config.flats is True and pipe.config.keep_stroke_colors is False
     weights = load_file(str(out / "region_colorizer" / "diffusion_pytorch_model.safetensors"))
@@ -331,6 +334,7 @@ def test_ship_model_adds_a_learned_flats_stage(tmp_path):
     card = (out / "README.md").read_text()
     assert "### The learned flats stage" in card and f"`{tmp_path / 'flats'}`" in card
     assert "reading the\nstrokes as inputs" in card
+    assert "description: flats, shaded" in card.split("---")[1]  # the line `stablepaint models` shows
     # the flats decide the colors: the shipped call is the flats, shaded within 15 %
     lineart = np.full((32, 40), 255, np.uint8)
     lineart[10] = 0

@@ -56,3 +56,20 @@ def test_shipped_model_colors_the_example_and_follows_its_hints(model):
         return ciede2000(lab, target)[0][on_stroke].mean().item()
 
     assert error(with_hints) < error(without) - 2.0, (error(with_hints), error(without))
+
+
+def test_shipped_stenciltorch_on_both_datasets_shades_the_learned_flats():
+    from stablepaint import FlatsPipeline
+
+    pipe = load_pipeline("stenciltorch-adventurer-openmoji")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.config.flats is True and pipe.config.hint_regions is True  # the default chosen on validation
+    flats = FlatsPipeline(pipe.region_colorizer, keep_stroke_colors=pipe.config.keep_stroke_colors)
+    lineart, hints = Image.open(LINEART), Image.open(HINTS)
+    flat = np.asarray(flats(lineart, hints=hints).images[0], np.float32)
+    shaded = np.asarray(pipe(lineart, hints=hints).images[0], np.float32)
+    own = np.asarray(pipe(lineart, hints=hints, flats=False).images[0], np.float32)
+    assert np.all(np.abs(shaded - flat) <= 0.15 * flat + 1)  # the flats' colors, the GAN's light
+    assert np.abs(shaded - flat).mean() < np.abs(own - flat).mean() / 3  # flats=False: the GAN's own colors
+    lines = np.asarray(lineart.convert("L")) < 128
+    assert (shaded[lines].max(axis=-1) < 128).mean() > 0.95  # the lines stay dark

@@ -113,15 +113,17 @@ def _model_notes(pipe, dropped, guidance_scale, options) -> List[str]:
     if options:
         notes.append("raw network: " + ", ".join(f"`{name}={value}`" for name, value in options.items()))
         return notes
-    if getattr(config, "hint_regions", False) is True:
+    hint_regions = getattr(config, "hint_regions", False) is True
+    if getattr(config, "flats", False) is True:
+        source = " (its `hint_regions=True` output)" if hint_regions else ""
+        notes.append(
+            "`flats=True` (the pipeline's default): the learned flats model decides the region colors, the network"
+            f"{source} shades them"
+        )
+    elif hint_regions:
         notes.append(
             "`hint_regions=True` (the pipeline's default): the stroked regions are filled with the stroke colors "
             "and the model in-paints the rest"
-        )
-    if getattr(config, "flats", False) is True:
-        notes.append(
-            "`flats=True` (the pipeline's default): the learned flats model decides the region colors, the network "
-            "shades them"
         )
     return notes
 
