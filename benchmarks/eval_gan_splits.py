@@ -1,11 +1,11 @@
 """A GAN colorizer (StencilTorch, PaintsTorch) against the flat fill on the documented splits of both open datasets
 (`stablepaint.data.splits`), at 256², in the `none` (no strokes) and `hints` (1-10 synthetic strokes, `stablepaint
-evaluate`'s sampler) regimes. Every model is run twice: its raw network (`hint_regions=False`, no
-`flatten_regions`) and its default call (the pipeline's stored defaults, e.g. StencilTorch's `hint_regions=True`).
+evaluate`'s sampler) regimes. Every model is run twice: its raw network (`hint_regions=False`, `flats=False`, no
+`flatten_regions`) and its default call (the pipeline's stored defaults, e.g. `hint_regions=True`, `flats=True`).
 Per sample: region ΔE00, hint ΔE00 (at the stroke pixels) and lines kept; paired Wilcoxon signed-rank tests against
 the flat fill.
 
-Two uses:
+Three uses:
 
     # the held-out evaluation of a pipeline (never used to choose anything)
     python benchmarks/eval_gan_splits.py --model stablepaint/hub/shipped/stenciltorch-adventurer-openmoji --split test

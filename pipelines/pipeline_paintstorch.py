@@ -56,7 +56,7 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
             majority stroke color (`FlatsPipeline`'s option); `False`: the flats model decides every region.
     """
 
-    model_cpu_offload_seq = "semantic_encoder->colorizer"
+    model_cpu_offload_seq = "semantic_encoder->colorizer->region_colorizer"
     _optional_components = ["semantic_encoder", "region_colorizer"]
     #: Channels of the colorizer's full-resolution input (lineart).
     expected_in_channels = 1
