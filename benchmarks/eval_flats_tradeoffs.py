@@ -61,25 +61,6 @@ def split_by_strokes(image: np.ndarray, lineart: np.ndarray, hints: np.ndarray) 
     return image
 
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def shade_on_flats(shading: np.ndarray, flats: np.ndarray, lineart: np.ndarray, clip=(0.85, 1.15)) -> np.ndarray:
-    """`flats` (`(H, W, 3)` in [0, 1], lines multiplied in) times the luminance of `shading` over its median in each
-    line-bounded region, clipped to `clip`; line pixels stay as in `flats`."""
-    from scipy import ndimage
-
-    from stablepaint.regions import label_regions
-
-    labels, count = label_regions(lineart, 0.5)
-    luma = shading @ LUMA
-    medians = ndimage.median(luma, labels, np.arange(1, count + 1)) if count else []
-    table = np.concatenate([[1.0], np.asarray(medians, np.float64)])
-    ratio = np.clip(luma / np.maximum(table[labels], 1e-3), *clip)
-    ratio[labels == 0] = 1.0
-    return np.clip(flats * ratio[..., None], 0, 1).astype(np.float32)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-samples", type=int, default=100)
@@ -88,6 +69,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(2)
     from stablepaint.hub.loading import load_pipeline
     from stablepaint.metrics.color import _delta_e
+    from stablepaint.regions import shade_flats
 
     methods = flats_methods()
     results = []
@@ -109,8 +91,8 @@ def main(argv=None) -> int:
         stencil = load_pipeline("stenciltorch-adventurer")
         stencil.set_progress_bar_config(disable=True)
         shading = [stencil(s.lineart, hints=s.hints["hints"], output_type="np").images[0] for s in samples]
-        shaded = [
-            shade_on_flats(image, flat, np.asarray(s.lineart.convert("L"), np.float32) / 255)
+        shaded = [  # what the GAN pipelines' `flats=True` does (stablepaint.regions.shade_flats)
+            shade_flats(image[None], flat[None], s.lineart)[0]
             for image, flat, s in zip(shading, outputs[SHIPPED_FLATS], samples)
         ]
         for label, arrays in (

@@ -31,6 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, against_reference, color_metrics, machine, write_report  # noqa: E402
 
+from stablepaint.evaluation.evaluate import raw_network_options  # noqa: E402
+
 DATASETS = ("adventurer", "openmoji")
 RESOLUTION = 256
 REGIMES = ("none", "hints")
@@ -72,15 +74,6 @@ def outputs(pipe, data: dict, regime: str, **kwargs) -> torch.Tensor:
     return torch.cat(
         [pipe(s.lineart, hints=s.hints[regime], output_type="pt", **kwargs).images for s in data["samples"]]
     )
-
-
-def raw_kwargs(pipe) -> dict:
-    """The call options that leave the network alone: no region heuristic."""
-    options = {"flatten_regions": False}
-    for name in ("hint_regions", "flats"):
-        if name in pipe.config:
-            options[name] = False
-    return options
 
 
 def choose_default(rows: dict) -> str:
@@ -260,7 +253,7 @@ def main(argv=None) -> int:
         if args.choose_default:
             calls = CANDIDATES
         else:
-            calls = {"raw network": raw_kwargs(pipe), "default call": {}}
+            calls = {"raw network": raw_network_options(pipe), "default call": {}}
             calls["default call, keep_lines=True"] = {"keep_lines": True}
         report["model"], report["flats_model"] = label, args.flats_model
         for name in args.datasets:
@@ -274,7 +267,7 @@ def main(argv=None) -> int:
         for checkpoint, pipe in pipes:
             pipe.set_progress_bar_config(disable=True)
             rows = {
-                name: measure(pipe, data[name], {"raw network": raw_kwargs(pipe)}, flat[name])
+                name: measure(pipe, data[name], {"raw network": raw_network_options(pipe)}, flat[name])
                 for name in args.datasets
             }
             ratios = [rows[name]["hints"]["raw network"]["region_ratio"] for name in args.datasets]

@@ -219,8 +219,8 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
         images = self.image_processor.postprocess(
             output, output_type=output_type, original_sizes=inputs.original_sizes, image=image, mask=mask
         )
-        image, mask = caller_image, caller_mask
-        if flats:  # the learned flats' colors, the generator's light
+        if flats:  # the learned flats' colors, the generator's light; the caller's mask and image from here on
+            image, mask = caller_image, caller_mask
             images = shade_learned_flats(self, images, lineart, hints, mask, image, output_type, line_threshold)
         images, layers = finish_regions(
             self,

@@ -333,7 +333,6 @@ def main(argv=None) -> Path:
         _set_call_default(pipe, "--hint_regions", "hint_regions", True)
     pipe.save_pretrained(staging, safe_serialization=True)
     evaluation: Optional[str] = Path(args.evaluation).read_text() if args.evaluation else None
-    model_name = task.pipeline_class.__name__.replace("Pipeline", "")
     write_gan_model_card(
         record,
         task,
@@ -341,7 +340,6 @@ def main(argv=None) -> Path:
         output_dir=staging,
         card_data={"license": args.license, **({"description": args.description} if args.description else {})},
         repo_id=args.name,
-        description=args.description or f"{model_name} trained on {args.source}",
         source=args.source,
         attribution=args.attribution,
         use_ema=not args.no_ema,

@@ -254,7 +254,7 @@ def evaluate(
     results: Dict[str, Dict[str, Dict[str, Optional[float]]]] = {}
     per_sample: Dict[str, Dict[str, Dict[str, List[Optional[float]]]]] = {}
     notes: Dict[str, List[str]] = {}
-    runs = len(models) * (2 if raw_network else 1)  # an upper bound: a model without region options runs once
+    runs = len(models) * (2 if raw_network else 1)  # less the raw runs a model turns out not to need (below)
     bar = tqdm(total=runs * len(regimes) * len(batches), desc="evaluate", disable=not progress)
     for model in models:
         try:
@@ -270,6 +270,9 @@ def evaluate(
             raw = None  # the default call is the raw network already
         if raw:
             variants.append((f"{model} (raw network)", raw))
+        elif raw_network:  # the bar counted a raw run this model does not need
+            bar.total -= len(regimes) * len(batches)
+            bar.refresh()
         for label, options in variants:
             results[label], dropped_all, per_sample[label] = {}, set(), {}
             grid_outputs: List[torch.Tensor] = []
