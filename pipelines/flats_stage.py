@@ -8,7 +8,7 @@ from typing import Optional
 
 from stablepaint.models.region_colorizer import RegionColorizer
 from stablepaint.pipelines.pipeline_flats import FlatsPipeline
-from stablepaint.pipelines.pipeline_utils import check_bool_options
+from stablepaint.pipelines.pipeline_utils import check_bool_options, repeat_items
 from stablepaint.regions import shade_flats
 
 
@@ -42,8 +42,11 @@ def resolve_flats(pipe, flats: Optional[bool]) -> bool:
 def shade_learned_flats(pipe, images, lineart, hints, mask, image, output_type: str, threshold: int):
     """`images` (the pipeline's `postprocess` output) turned into shading over the learned flats of the same inputs:
     the colors are the flats model's ([`FlatsPipeline`] with the pipeline's `config.keep_stroke_colors`), the light
-    within each region the network's. Outside `mask` the output stays `image`."""
+    within each region the network's. Outside `mask` the output stays `image`. Variations of one lineart
+    (`num_images_per_prompt`) are shaded over the same flats."""
     stage = FlatsPipeline(pipe.region_colorizer, keep_stroke_colors=getattr(pipe.config, "keep_stroke_colors", False))
     stage.line_threshold = threshold / 256
     flats = stage(lineart, hints=hints, mask=mask, image=image, output_type=output_type).images
+    if len(flats) == 1 and len(images) > 1:
+        flats = repeat_items(flats, len(images))
     return shade_flats(images, flats, lineart, threshold=threshold, mask=mask)

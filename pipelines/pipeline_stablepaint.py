@@ -6,7 +6,6 @@ import inspect
 import math
 from typing import Any, Callable, Dict, List, Optional, Union
 
-import numpy as np
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from diffusers.loaders import StableDiffusionLoraLoaderMixin
@@ -15,10 +14,21 @@ from diffusers.utils import replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
 
 from stablepaint.image_processor import OUTPUT_TYPES, ColorizationImageProcessor
+from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
+from stablepaint.models.region_colorizer import RegionColorizer
 from stablepaint.models.stablepaint import StablePaintContextEncoder
+from stablepaint.pipelines.flats_stage import check_flats_components, resolve_flats, shade_learned_flats
 from stablepaint.pipelines.palette_layers import check_palette_options, finish_regions
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
-from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin, apply_hint_regions, check_bool_options
+from stablepaint.pipelines.pipeline_utils import (
+    CustomPipelineMixin,
+    apply_hint_regions,
+    check_bool_options,
+    check_guidance_scale,
+    check_positive_int,
+    check_strength,
+    repeat_items,
+)
 from stablepaint.reference import with_reference
 from stablepaint.utils.diffusion_utils import (
     encode_latents,
@@ -60,7 +70,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
     given, otherwise the context encoder's latent of the lineart and hints (the thesis' context autoencoder).
 
     Args:
-        vae ([`AutoencoderKL`]):
+        vae ([`AutoencoderKL`] or [`AutoencoderTAEF2`]):
             The illustration autoencoder (its decoder is shared with the context encoder).
         unet ([`UNet2DConditionModel`]):
             The noise model, with `in_channels = stablepaint.utils.diffusion_utils.unet_in_channels(latent_channels, f)`
@@ -82,19 +92,21 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             defaults to `strength=1` (the area to paint is repainted from noise).
         hint_regions (`bool`, *optional*, defaults to `False`):
             The `hint_regions` of a call that gives none (stored in `model_index.json`).
+        region_colorizer, flats, keep_stroke_colors: The learned flats stage, as for [`PaintsTorchPipeline`]: with
+            `flats=True` the flats model decides every region's color and the diffusion output only shades on top.
     """
 
     stochastic = True  # samples: seeds and `num_images_per_prompt` variations apply
 
-    model_cpu_offload_seq = "image_encoder->context_encoder->unet->vae"
-    _optional_components = ["context_encoder", "image_encoder"]
+    model_cpu_offload_seq = "image_encoder->context_encoder->unet->vae->region_colorizer"
+    _optional_components = ["context_encoder", "image_encoder", "region_colorizer"]
     _callback_tensor_inputs = ["latents"]
     # `StableDiffusionLoraLoaderMixin` loads LoRA weights into `unet` (and `text_encoder`, which StablePaint lacks).
     text_encoder = None
 
     def __init__(
         self,
-        vae: AutoencoderKL,
+        vae: Union[AutoencoderKL, AutoencoderTAEF2],
         unet: UNet2DConditionModel,
         scheduler: KarrasDiffusionSchedulers,
         context_encoder: Optional[StablePaintContextEncoder] = None,
@@ -102,23 +114,34 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         default_guidance_scale: float = 3.0,
         context_strength: float = 1.0,
         hint_regions: bool = False,
+        region_colorizer: Optional[RegionColorizer] = None,
+        flats: bool = False,
+        keep_stroke_colors: bool = False,
     ):
         super().__init__()
-        _check_guidance_scale(default_guidance_scale, "default_guidance_scale")
-        _check_strength(context_strength, "context_strength")
+        check_guidance_scale(default_guidance_scale, "default_guidance_scale")
+        check_strength(context_strength, "context_strength")
         if context_strength < 1 and context_encoder is None:
             raise ValueError(
                 f"`context_strength={context_strength}` starts from the context encoder's latent: give a "
                 "`context_encoder`, or use `context_strength=1`."
             )
+        check_flats_components(region_colorizer, flats, keep_stroke_colors)
         self.register_modules(
-            vae=vae, unet=unet, scheduler=scheduler, context_encoder=context_encoder, image_encoder=image_encoder
+            vae=vae,
+            unet=unet,
+            scheduler=scheduler,
+            context_encoder=context_encoder,
+            image_encoder=image_encoder,
+            region_colorizer=region_colorizer,
         )
         check_bool_options(hint_regions=hint_regions)
         self.register_to_config(
             default_guidance_scale=float(default_guidance_scale),
             context_strength=float(context_strength),
             hint_regions=hint_regions,
+            flats=flats,
+            keep_stroke_colors=keep_stroke_colors,
         )
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if getattr(self, "vae", None) else 8
         # The processor's working size is a multiple of 8 that the VAE and the 1/4 hint resolution both divide.
@@ -198,23 +221,15 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
                 "(latent + lineart + hints + mask + masked-image latents); widen it with "
                 "`stablepaint.models.stablepaint.widen_conv_in`."
             )
-        _check_strength(strength, "strength")
+        check_strength(strength, "strength")
         if strength < 1 and image is None and self.context_encoder is None:
             raise ValueError(
                 f"`strength={strength}` corrupts a start latent, which comes from `image` or from the pipeline's "
                 "`context_encoder`; pass `image`, load a context encoder, or use `strength=1`."
             )
-        if (
-            isinstance(num_inference_steps, bool)
-            or not isinstance(num_inference_steps, int)
-            or num_inference_steps < 1
-        ):
-            raise ValueError(f"`num_inference_steps` must be a positive int, got {num_inference_steps!r}.")
-        _check_guidance_scale(guidance_scale, "guidance_scale")
-        if isinstance(num_images_per_prompt, bool) or not isinstance(num_images_per_prompt, int):
-            raise ValueError(f"`num_images_per_prompt` must be a positive int, got {num_images_per_prompt!r}.")
-        if num_images_per_prompt < 1:
-            raise ValueError(f"`num_images_per_prompt` must be a positive int, got {num_images_per_prompt!r}.")
+        check_positive_int(num_inference_steps, "num_inference_steps")
+        check_guidance_scale(guidance_scale, "guidance_scale")
+        check_positive_int(num_images_per_prompt, "num_images_per_prompt")
         if output_type not in OUTPUT_TYPES + ("latent",):
             raise ValueError(f"`output_type` must be one of {OUTPUT_TYPES + ('latent',)}, got {output_type!r}.")
         if callback_on_step_end_tensor_inputs is not None and not all(
@@ -267,6 +282,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         keep_lines: bool = False,
         flatten_regions: bool = False,
         hint_regions: Optional[bool] = None,
+        flats: Optional[bool] = None,
         output_type: str = "pil",
         return_dict: bool = True,
         cross_attention_kwargs: Optional[Dict[str, Any]] = None,
@@ -326,6 +342,11 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
                 color and kept, and the UNet in-paints the rest around it
                 (`ColorizationImageProcessor.fill_hinted_regions`); the painted regions come out in the stroke colors
                 exactly. Defaults to the pipeline's `config.hint_regions`. Does nothing without hints.
+            flats (`bool`, *optional*):
+                The learned flats decide every region's color (the pipeline's `region_colorizer`, as
+                [`FlatsPipeline`]); the diffusion output only shades them: each pixel keeps its region's flat color
+                with the brightness of the sample ([`stablepaint.regions.shade_flats`]). Defaults to the pipeline's
+                `config.flats`.
             output_type (`str`, *optional*, defaults to `"pil"`):
                 `"pil"`, `"np"`, `"pt"` or `"latent"`.
             return_dict (`bool`, *optional*, defaults to `True`):
@@ -352,6 +373,8 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             strength = 1.0 if image is not None else self.config.context_strength
         hints = with_reference(lineart, hints, reference, reference_lineart)
         palette, hints = check_palette_options(self, palette, output_layers, hints)
+        flats = resolve_flats(self, flats)
+        caller_image, caller_mask = image, mask
         image, mask = apply_hint_regions(self, hint_regions, lineart, hints, image, mask)
         self.check_inputs(
             image,
@@ -449,19 +472,21 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         else:
             decoded = self.vae.decode(unscale_latents(self.vae, latents).to(self.vae.dtype), return_dict=False)[0]
             sizes = [size for size in inputs.original_sizes for _ in range(repeat)]
-            images = self.image_processor.postprocess(
-                decoded,
-                output_type=output_type,
-                original_sizes=sizes,
-                image=None if image is None else _repeat_items(image, repeat),
-                mask=None if mask is None else _repeat_items(mask, repeat),
+            lineart, hints, image, mask, caller_image, caller_mask = (
+                repeat_items(items, repeat) for items in (lineart, hints, image, mask, caller_image, caller_mask)
             )
+            images = self.image_processor.postprocess(
+                decoded, output_type=output_type, original_sizes=sizes, image=image, mask=mask
+            )
+            if flats:  # the learned flats' colors, the sample's light; the caller's mask and image from here on
+                image, mask = caller_image, caller_mask
+                images = shade_learned_flats(self, images, lineart, hints, mask, image, output_type, threshold=128)
             images, layers = finish_regions(
                 self,
                 images,
-                _repeat_items(lineart, repeat),
-                hints=None if hints is None else _repeat_items(hints, repeat),
-                mask=None if mask is None else _repeat_items(mask, repeat),
+                lineart,
+                hints=hints,
+                mask=mask,
                 flatten_regions=flatten_regions,
                 keep_lines=keep_lines,
                 palette=palette,
@@ -472,27 +497,3 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         if not return_dict:
             return (images,)
         return ColorizationPipelineOutput(images=images, layers=layers)
-
-
-def _check_strength(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}.")
-
-
-def _check_guidance_scale(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
-
-
-def _repeat_items(items, repeat: int):
-    """A caller's batch input with each item repeated `repeat` times, to match `num_images_per_prompt`: a list, or a
-    batched `(B, C, H, W)` tensor / `(B, H, W, C)` array (a single image is broadcast by the processor as it is)."""
-    if repeat == 1:
-        return items
-    if isinstance(items, (list, tuple)):
-        return [item for item in items for _ in range(repeat)]
-    if isinstance(items, torch.Tensor) and items.ndim == 4:
-        return items.repeat_interleave(repeat, dim=0)
-    if isinstance(items, np.ndarray) and items.ndim == 4:
-        return np.repeat(items, repeat, axis=0)
-    return items

@@ -4,9 +4,13 @@ pipeline, and the check of its on/off call options."""
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import tempfile
 from typing import Any, Dict, FrozenSet, Optional, Union
+
+import numpy as np
+import torch
 
 #: The file `save_pretrained` writes beside `model_index.json` so that the folder (or a Hub repository made from it)
 #: loads with `DiffusionPipeline.from_pretrained(path, custom_pipeline=path, trust_remote_code=True)`. It re-exports
@@ -196,3 +200,36 @@ class CustomPipelineMixin:
                 token=token,
                 create_pr=create_pr,
             )
+
+
+def check_strength(value, name: str) -> None:
+    """A `strength`-like argument: a number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}.")
+
+
+def check_positive_int(value, name: str) -> None:
+    """A count: an int >= 1 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+
+
+def check_guidance_scale(value, name: str) -> None:
+    """A guidance scale: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+
+
+def repeat_items(items, repeat: int):
+    """A caller's batch input with each item repeated `repeat` times, to match `num_images_per_prompt`: a list, or a
+    batched `(B, C, H, W)` tensor / `(B, H, W, C)` array (a single image is broadcast by the processor as it is;
+    `None` stays `None`)."""
+    if repeat == 1 or items is None:
+        return items
+    if isinstance(items, (list, tuple)):
+        return [item for item in items for _ in range(repeat)]
+    if isinstance(items, torch.Tensor) and items.ndim == 4:
+        return items.repeat_interleave(repeat, dim=0)
+    if isinstance(items, np.ndarray) and items.ndim == 4:
+        return np.repeat(items, repeat, axis=0)
+    return items

@@ -28,6 +28,7 @@ steps and settings) gets the hardware, the wall time and final losses read from 
 import argparse
 import glob
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -40,6 +41,11 @@ from stablepaint.training.gan_weights import colorizer_from_checkpoint
 from stablepaint.training.records import TRAINING_ARGS_NAME, load_training_args, write_gan_model_card
 from stablepaint.training.utils import list_checkpoints
 from stablepaint.utils.atomic import commit_folder
+
+ADVENTURER_ATTRIBUTION = (
+    "DiceBear Adventurer by Lisa Wischofsky (https://www.dicebear.com/styles/adventurer/), CC BY 4.0. Remixed: lineart, "
+    "strokes and masks were derived from the illustrations."
+)
 
 
 def parse_args(argv=None):
@@ -64,7 +70,12 @@ def parse_args(argv=None):
         metavar="COMPONENT",
         help="with --pipeline: optional components to leave out (e.g. an ArtWorkflow's workflow_inference)",
     )
-    parser.add_argument("--checkpoint", default=None, help="a checkpoint folder name; default: the latest")
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a checkpoint folder name; default: the latest. With --pipeline: the checkpoint the folder was exported "
+        "from (the card's steps, hours and final losses stop at its step)",
+    )
     parser.add_argument("--no_ema", action="store_true", help="ship the raw generator weights, not the EMA ones")
     parser.add_argument("--command", required=True, help="the exact training command, for the card")
     parser.add_argument("--hardware", required=True, help="what it was trained on, for the card")
@@ -72,11 +83,15 @@ def parse_args(argv=None):
     parser.add_argument("--held_out", default="adventurer ids 2480-2499 (never seen in training)")
     parser.add_argument(
         "--attribution",
-        default="DiceBear Adventurer by Lisa Wischofsky (https://www.dicebear.com/styles/adventurer/), CC BY 4.0. "
-        "Remixed: lineart, strokes and masks were derived from the illustrations.",
+        default=None,
+        help="the card's data attribution (default for --run: DiceBear Adventurer's; for --pipeline: the training "
+        "card's own)",
     )
     parser.add_argument(
-        "--license", default="cc-by-4.0", help="the card's license: the training data's (OpenMoji: cc-by-sa-4.0)"
+        "--license",
+        default=None,
+        help="the card's license: the training data's (OpenMoji: cc-by-sa-4.0); default for --run: cc-by-4.0 "
+        "(DiceBear Adventurer), for --pipeline: the training card's own",
     )
     parser.add_argument(
         "--prior_steps",
@@ -111,8 +126,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--flats_model",
         default=None,
-        help="with --run: a FlatsPipeline (shipped name or folder) whose `region_colorizer` joins the pipeline as its "
-        "learned flats stage, on by default (`flats=True`: it decides the colors, the generator shades)",
+        help="a FlatsPipeline (shipped name or folder) whose `region_colorizer` joins the pipeline (a GAN colorizer or a "
+        "StablePaint) as its learned flats stage, on by default (`flats=True`: it decides the colors, the network "
+        "shades)",
     )
     parser.add_argument(
         "--keep_stroke_colors",
@@ -131,8 +147,6 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.run is not None and args.family is None:
         parser.error("--run needs --family")
-    if args.flats_model is not None and args.run is None:
-        parser.error("--flats_model ships with --run (a GAN colorizer)")
     if args.keep_stroke_colors and args.flats_model is None:
         parser.error("--keep_stroke_colors needs --flats_model")
     return args
@@ -200,6 +214,16 @@ def _replace_section(card: str, title: str, text: str) -> str:
     return "".join(lines[: start + 1]) + f"\n{text.strip()}\n\n" + "".join(lines[end:])
 
 
+def _section_text(card: str, title: str) -> str:
+    """The body of `card`'s `## title` section, stripped ("" if absent)."""
+    lines = card.splitlines()
+    if f"## {title}" not in lines:
+        return ""
+    start = lines.index(f"## {title}") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join(lines[start:end]).strip()
+
+
 def _set_call_default(pipe, flag: str, key: str, value) -> None:
     """Store `key = value` in the pipeline's config (model_index.json), the default of the calls that omit it; a
     pipeline without that option is an error naming `flag`."""
@@ -208,9 +232,35 @@ def _set_call_default(pipe, flag: str, key: str, value) -> None:
     pipe.register_to_config(**{key: value})
 
 
+def region_colorizer_of(flats_model: str):
+    """The `region_colorizer` of `--flats_model` (a FlatsPipeline's shipped name or folder), in fp16."""
+    from stablepaint.hub.loading import load_pipeline
+
+    region_colorizer = getattr(load_pipeline(flats_model), "region_colorizer", None)
+    if region_colorizer is None:
+        raise ValueError(f"--flats_model {flats_model!r} is not a FlatsPipeline (no `region_colorizer`)")
+    return region_colorizer.to(torch.float16)
+
+
+def flats_section(args, hint_regions: bool) -> str:
+    """The card's words on the learned flats stage of a `--pipeline` (the GAN card template has its own)."""
+    strokes = (
+        "a stroked region keeping its stroke color" if args.keep_stroke_colors else "reading the strokes as inputs"
+    )
+    shading = " (which keeps the stroked regions in the stroke colors, `hint_regions=True`)" if hint_regions else ""
+    return (
+        f"This pipeline also holds `region_colorizer`, the learned flats model of `{args.flats_model}` (stablepaint's "
+        "`FlatsPipeline`: a small transformer over the lineart's line-bounded regions). By default (`flats=True`) it "
+        f"decides every region's color, {strokes}, and the diffusion sample only shades on top: each pixel's "
+        f"brightness within ±15 % of its region's median in the sample{shading}, the lines and the colors from the "
+        "flats (`stablepaint.regions.shade_flats`). `flats=False` gives the sample's own colors.\n"
+    )
+
+
 def ship_pipeline(args) -> Path:
     """`--pipeline`: the saved pipeline in fp16, its training card completed with the training record and the
     evaluation."""
+    from stablepaint.hub.cards import component_attributions
     from stablepaint.hub.loading import load_pipeline
     from stablepaint.hub.registry import save_shipped
 
@@ -240,13 +290,18 @@ def ship_pipeline(args) -> Path:
         _set_call_default(pipe, "--context_strength", "context_strength", args.context_strength)
     if args.hint_regions:
         _set_call_default(pipe, "--hint_regions", "hint_regions", True)
+    if args.flats_model is not None:
+        _set_call_default(pipe, "--flats_model", "flats", True)
+        pipe.register_modules(region_colorizer=region_colorizer_of(args.flats_model))
+        pipe.register_to_config(keep_stroke_colors=args.keep_stroke_colors)
     if args.guidance_scale is not None:
         if not args.guidance_scale >= 0:
             raise ValueError(f"--guidance_scale must be >= 0, got {args.guidance_scale}")
         _set_call_default(pipe, "--guidance_scale", "default_guidance_scale", args.guidance_scale)
     steps, hours, losses = 0, args.prior_hours, {}
+    until_step = int(args.checkpoint.split("-")[-1]) if args.checkpoint else None
     for run in args.logs or [str(folder)]:
-        run_losses, run_hours, last = training_log(Path(run))
+        run_losses, run_hours, last = training_log(Path(run), until_step=until_step)
         steps, hours = steps + last, hours + run_hours
         losses.update({f"{Path(run).name}/{tag}": value for tag, value in run_losses.items()})
     record = (
@@ -265,9 +320,22 @@ def ship_pipeline(args) -> Path:
             f"\nLeft out of this folder to keep it small: the optional component(s) {names}; what needs them raises.\n"
         )
     card = _replace_section(card, "Training record", record)
+    # the training card names the run's folder; the shipped folder has the shipped name
+    card = card.replace(f"\n# {folder.name}\n", f"\n# {args.name}\n", 1)
+    card = card.replace(f'from_pretrained("{folder.name}"', f'from_pretrained("{args.name}"')
+    if args.attribution:
+        card = _replace_section(card, "Data attribution", args.attribution)
+    lines = [line for line in component_attributions(pipe) if line not in card]  # e.g. TAEF2's license line
+    if lines:
+        attribution = "\n\n".join([_section_text(card, "Data attribution"), *lines])
+        card = _replace_section(card, "Data attribution", attribution)
+    if args.flats_model is not None:
+        card = _replace_section(card, "The learned flats stage", flats_section(args, pipe.config.hint_regions))
     if args.evaluation:
         text = "`stablepaint evaluate` on the held-out samples:\n\n" + Path(args.evaluation).read_text()
         card = _replace_section(card, "Evaluation", text)
+    if args.license:
+        card = re.sub(r"^license: .*$", f"license: {args.license}", card, count=1, flags=re.MULTILINE)
     if args.description:
         card = card.replace("---\n", f"---\ndescription: {args.description}\n", 1)
     out = _out_folder(args)
@@ -321,12 +389,7 @@ def main(argv=None) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out.parent))  # same file system: atomic rename
     flats = {}
     if args.flats_model is not None:
-        from stablepaint.hub.loading import load_pipeline
-
-        region_colorizer = getattr(load_pipeline(args.flats_model), "region_colorizer", None)
-        if region_colorizer is None:
-            raise ValueError(f"--flats_model {args.flats_model!r} is not a FlatsPipeline (no `region_colorizer`)")
-        flats = {"region_colorizer": region_colorizer.to(torch.float16), "flats": True}
+        flats = {"region_colorizer": region_colorizer_of(args.flats_model), "flats": True}
         flats["keep_stroke_colors"] = args.keep_stroke_colors
     pipe = task.pipeline_class(colorizer=colorizer.to(torch.float16), semantic_encoder=None, **flats)
     if args.hint_regions:
@@ -338,10 +401,13 @@ def main(argv=None) -> Path:
         task,
         args.prior_steps + step,
         output_dir=staging,
-        card_data={"license": args.license, **({"description": args.description} if args.description else {})},
+        card_data={
+            "license": args.license or "cc-by-4.0",
+            **({"description": args.description} if args.description else {}),
+        },
         repo_id=args.name,
         source=args.source,
-        attribution=args.attribution,
+        attribution=args.attribution or ADVENTURER_ATTRIBUTION,
         use_ema=not args.no_ema,
         training_command=args.command,
         hardware=args.hardware,

@@ -203,13 +203,18 @@ def workflow_reconstruction_loss(
 
 
 def diffusion_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """What the UNet learns to predict: the noise (ε-prediction) or the velocity (v-prediction)."""
+    """What the UNet learns to predict: the noise (ε-prediction), the velocity (v-prediction) or the clean latents
+    (x0-prediction, `prediction_type="sample"`)."""
     prediction_type = scheduler.config.prediction_type
     if prediction_type == "epsilon":
         return noise
     if prediction_type == "v_prediction":
         return scheduler.get_velocity(latents, noise, timesteps)
-    raise ValueError(f"unsupported `prediction_type` {prediction_type!r}; expected 'epsilon' or 'v_prediction'.")
+    if prediction_type == "sample":
+        return latents
+    raise ValueError(
+        f"unsupported `prediction_type` {prediction_type!r}; expected 'epsilon', 'v_prediction' or 'sample'."
+    )
 
 
 def diffusion_loss(
@@ -221,16 +226,18 @@ def diffusion_loss(
 ) -> torch.Tensor:
     """
     The MSE of the denoising objective (Ho et al., 2020, eq. 14 — thesis §III.3.4), optionally weighted per sample by
-    min-SNR-γ (Hang et al., 2023, as diffusers' `train_text_to_image.py`): `min(SNR, γ) / SNR` for ε-prediction and
-    `min(SNR, γ) / (SNR + 1)` for v-prediction.
+    min-SNR-γ (Hang et al., 2023, as diffusers' `train_text_to_image.py`): `min(SNR, γ) / SNR` for ε-prediction,
+    `min(SNR, γ) / (SNR + 1)` for v-prediction and `min(SNR, γ)` for x0-prediction (the same weighting of the
+    ε-error: the x0 error is the ε error divided by SNR).
     """
     if snr_gamma is None:
         return F.mse_loss(model_output.float(), target.float(), reduction="mean")
     snr = compute_snr(scheduler, timesteps)
     weights = torch.clamp(snr, max=snr_gamma)
-    if scheduler.config.prediction_type == "v_prediction":
+    prediction_type = scheduler.config.prediction_type
+    if prediction_type == "v_prediction":
         weights = weights / (snr + 1)
-    else:
+    elif prediction_type != "sample":
         weights = weights / snr
     loss = F.mse_loss(model_output.float(), target.float(), reduction="none")
     loss = loss.mean(dim=list(range(1, loss.ndim))) * weights

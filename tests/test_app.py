@@ -387,6 +387,33 @@ def test_stroked_regions_choice_reaches_the_inpainting_pipelines():
         app.colorize("tiny PaintsTorch", lineart, hints, hint_regions=True)
 
 
+def test_learned_flats_choice_reaches_a_pipeline_with_a_flats_stage():
+    from stablepaint import FlatsPipeline, RegionColorizer, StencilTorchPipeline
+    from stablepaint.app import FLATS_CHOICES
+    from stablepaint.app.live_preview import live_preview
+
+    torch.manual_seed(0)
+    region_colorizer = RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)
+    components = paintstorch_components(StencilTorchPipeline, False)
+    app = ColorizationApp({"flats": "unused", "plain": "unused"})
+    app._pipelines["flats"] = StencilTorchPipeline(**components, region_colorizer=region_colorizer)
+    app._pipelines["plain"] = StencilTorchPipeline(**components)
+    stroke = blank_layer()
+    stroke[3:6, 3:20] = (200, 50, 50, 255)
+    lineart, hints = editor(lineart_background()), editor(None, [stroke])
+    stage = FlatsPipeline(region_colorizer, keep_stroke_colors=False)
+    as_lineart, as_hints = editor_to_lineart(lineart, app.max_image_size), editor_to_hints(hints, app.max_image_size)
+    flat = np.asarray(stage(as_lineart, hints=as_hints).images[0], np.float32)
+    on = np.asarray(app.colorize("flats", lineart, hints, flats=FLATS_CHOICES["on"]).image, np.float32)
+    assert np.all(np.abs(on - flat) <= 0.15 * flat + 1)  # the flats' colors, shaded
+    default = np.asarray(app.colorize("flats", lineart, hints, flats=FLATS_CHOICES["model default"]).image, np.float32)
+    assert np.abs(default - flat).mean() > 4 * np.abs(on - flat).mean()  # this model's default: off
+    preview, _ = live_preview(app, True, "flats", lineart, hints, flats=True)
+    np.testing.assert_array_equal(np.asarray(preview, np.float32), on)
+    with pytest.raises(ValueError, match="has none: load one"):
+        app.colorize("plain", lineart, hints, flats=True)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The package's layout: editor conversions, logic and interface apart; the pipelines' public API only
 # ----------------------------------------------------------------------------------------------------------------

@@ -143,8 +143,8 @@ def run_load(
 
 
 # The /run API's inputs after the model and the lineart: hints, mask, previous image, seed, steps, images, keep lines,
-# flatten regions, stroked regions, palette text, palette file, layers, reference.
-RUN_SETTINGS = (None, None, None, 0, 1, 1, True, False, "model default", "", None, "none", None)
+# flatten regions, stroked regions, learned flats, palette text, palette file, layers, reference.
+RUN_SETTINGS = (None, None, None, 0, 1, 1, True, False, "model default", "model default", "", None, "none", None)
 
 
 @contextlib.contextmanager

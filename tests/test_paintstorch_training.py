@@ -328,7 +328,7 @@ def test_checkpoint_selection_scores_every_checkpoint_on_the_validation_split(
     run = tmp_path / "run"
     args = flags("stenciltorch", pairs_folder, run, "--max_train_steps", "2", "--checkpointing_steps", "1")
     check(run_accelerate(SCRIPTS["stenciltorch"], [*args, "--use_ema", "--report_to", "none"], num_processes=1))
-    command = [sys.executable, str(REPO / "benchmarks" / "eval_gan_splits.py"), "--run", str(run), "--split"]
+    command = [sys.executable, str(REPO / "benchmarks" / "eval_splits.py"), "--run", str(run), "--split"]
     command += ["validation", "--limit", "2", "--threads", "1", "--out", str(tmp_path), "--name", "chosen.json"]
     check(subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO))
     report = json.loads((tmp_path / "chosen.json").read_text())

@@ -213,6 +213,24 @@ def test_ship_model_sets_the_shipped_stablepaint_guidance_scale(tmp_path):
     for name, value in loaded.context_encoder.state_dict().items():
         torch.testing.assert_close(value.float(), encoder.state_dict()[name].half().float())
 
+    # the learned flats stage joins a StablePaint too: on by default, its weights in fp16, its section in the card
+    from stablepaint import FlatsPipeline, RegionColorizer
+
+    torch.manual_seed(0)
+    flats = FlatsPipeline(RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2))
+    flats.save_pretrained(tmp_path / "flats")
+    flags = ["--flats_model", str(tmp_path / "flats"), "--hint_regions", "--keep_stroke_colors"]
+    out = ship.main(common + ["--name", "spf", *flags, "--out", str(tmp_path / "spf")])
+    loaded = StablePaintPipeline.from_pretrained(out)
+    assert loaded.config.flats is True and loaded.config.keep_stroke_colors is True
+    weights = load_file(str(out / "region_colorizer" / "diffusion_pytorch_model.safetensors"))
+    assert {t.dtype for t in weights.values()} == {torch.float16}
+    for name, value in loaded.region_colorizer.state_dict().items():
+        torch.testing.assert_close(value.float(), flats.region_colorizer.state_dict()[name].half().float())
+    card = (out / "README.md").read_text()
+    assert "## The learned flats stage" in card and "a stroked region keeping its stroke color" in card
+    assert "(which keeps the stroked regions in the stroke colors, `hint_regions=True`)" in card
+
 
 def test_ship_model_guidance_scale_needs_a_guided_pipeline(tmp_path):
     from test_art_workflow import get_dummy_components
@@ -345,3 +363,40 @@ def test_ship_model_adds_a_learned_flats_stage(tmp_path):
         ship.main(common + ["--keep_stroke_colors"])  # needs --flats_model
     with pytest.raises(ValueError, match="is not a FlatsPipeline"):
         ship.main(common + ["--flats_model", "flat-fill", "--out", str(tmp_path / "x")])
+
+
+def test_ship_model_pipeline_in_taef2_space_credits_taef2_and_stops_at_its_checkpoint(tmp_path):
+    from diffusers import DDIMScheduler
+    from test_stablepaint import tiny_unet
+
+    from stablepaint import StablePaintPipeline
+    from stablepaint.hub.cards import COMPONENT_ATTRIBUTIONS
+    from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
+    from stablepaint.utils.diffusion_utils import unet_in_channels
+
+    ship = load_script()
+    vae = AutoencoderTAEF2(channels=8, latent_channels=4, encoder_blocks=(1, 1, 1), decoder_blocks=(1, 1, 1))
+    folder = tmp_path / "stablepaint-taef2"
+    StablePaintPipeline(
+        vae=vae, unet=tiny_unet(unet_in_channels(4, vae.scale_factor)), scheduler=DDIMScheduler()
+    ).save_pretrained(folder)
+    (folder / "README.md").write_text(
+        '---\nlicense: cc-by-4.0\n---\n\n# stablepaint-taef2\n\nfrom_pretrained("stablepaint-taef2")\n\n'
+        "## Data attribution\n\nSome data.\n"
+    )
+    write_logs(folder, steps=8)
+    argv = ["--pipeline", str(folder), "--name", "sp", "--command", "c", "--hardware", "h", "--logs", str(folder)]
+    out = ship.main(argv + ["--checkpoint", "checkpoint-5", "--out", str(tmp_path / "sp")])
+    card = (out / "README.md").read_text()
+    attribution = card.split("## Data attribution")[1]
+    assert "Some data." in attribution and COMPONENT_ATTRIBUTIONS["AutoencoderTAEF2"] in attribution
+    assert "5 steps in all" in card  # the logs went on to step 8 after the exported checkpoint
+    assert "license: cc-by-4.0" in card  # the training card's own
+    assert "\n# sp\n" in card and 'from_pretrained("sp")' in card and '"stablepaint-taef2"' not in card
+    # the data's license and attribution replace the training card's; TAEF2's line stays
+    flags = ["--license", "cc-by-sa-4.0", "--attribution", "OpenMoji, CC BY-SA 4.0.", "--out", str(tmp_path / "sp2")]
+    card = (ship.main(argv + flags) / "README.md").read_text()
+    attribution = card.split("## Data attribution")[1]
+    assert "Some data." not in attribution and "OpenMoji, CC BY-SA 4.0." in attribution
+    assert COMPONENT_ATTRIBUTIONS["AutoencoderTAEF2"] in attribution
+    assert "license: cc-by-sa-4.0" in card.split("---")[1] and "8 steps in all" in card

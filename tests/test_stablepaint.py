@@ -532,3 +532,42 @@ def test_given_latents_replace_the_drawn_noise(pipe):
     np.testing.assert_array_equal(given, run(pipe, lineart=lineart))
     with pytest.raises(ValueError, match="latents"):
         pipe(lineart, latents=noise[:, :2], num_inference_steps=2)
+
+
+def test_learned_flats_stage_decides_the_colors_and_the_sample_shades(tmp_path):
+    from stablepaint import FlatsPipeline, RegionColorizer
+
+    torch.manual_seed(0)
+    region_colorizer = RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)
+    pipe = StablePaintPipeline(**get_dummy_components(context_encoder=False), region_colorizer=region_colorizer)
+    pipe.set_progress_bar_config(disable=True)
+    inputs = get_dummy_inputs()
+    stroked = {"lineart": inputs["lineart"], "hints": inputs["hints"]}
+    flats = np.asarray(FlatsPipeline(region_colorizer, keep_stroke_colors=False)(**stroked).images[0], np.float32)
+    result = np.asarray(run(pipe, **stroked, flats=True, output_type="pil")[0], np.float32)
+    plain = np.asarray(run(pipe, **stroked, output_type="pil")[0], np.float32)  # config.flats is False
+    lines = inputs["lineart"] < 128
+    np.testing.assert_array_equal(result[lines], flats[lines])
+    assert np.all(np.abs(result - flats) <= 0.15 * flats + 1)  # each region's flat color, ±15 % light
+    assert np.abs(result - flats).max() > 0
+    assert np.abs(plain - flats).mean() > 4 * np.abs(result - flats).mean()
+    # variations: each is shaded over the same flats
+    variations = run(pipe, **stroked, flats=True, num_images_per_prompt=2, output_type="pil")
+    assert len(variations) == 2
+    for variation in variations:
+        assert np.all(np.abs(np.asarray(variation, np.float32) - flats) <= 0.15 * flats + 1)
+    # a mask and an image: outside the mask the image, bit for bit
+    kept = np.asarray(run(pipe, **inputs, flats=True, output_type="pil")[0])
+    outside = inputs["mask"] < 128
+    np.testing.assert_array_equal(kept[outside], inputs["image"][outside])
+    # the setting and the flats model are saved with the pipeline
+    pipe.register_to_config(flats=True)
+    pipe.save_pretrained(tmp_path)
+    loaded = StablePaintPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.config.flats is True and isinstance(loaded.region_colorizer, RegionColorizer)
+    np.testing.assert_array_equal(np.asarray(run(loaded, **stroked, output_type="pil")[0], np.float32), result)
+    with pytest.raises(ValueError, match="has none: load one"):
+        run(StablePaintPipeline(**get_dummy_components(context_encoder=False)), **stroked, flats=True)
+    with pytest.raises(ValueError, match="`flats=True` needs a `region_colorizer`"):
+        StablePaintPipeline(**get_dummy_components(context_encoder=False), flats=True)

@@ -74,6 +74,10 @@ def test_vae_stage_two_processes_resume(tmp_path, illustration_folder, run_accel
     kill_and_resume(run_accelerate, illustration_folder, out, ["--stage", "vae"])
     assert (out / "vae" / "diffusion_pytorch_model.safetensors").is_file()
     assert (out / "validation_vae.png").is_file()
+    from stablepaint.training.diffusion import stablepaint_from_checkpoint
+
+    with pytest.raises(ValueError, match="only full `--stage unet` runs load here"):
+        stablepaint_from_checkpoint(out / "checkpoint-2")
 
 
 @pytest.mark.slow
@@ -130,8 +134,19 @@ def test_unet_stage_resume_gives_the_uninterrupted_weights(tmp_path, illustratio
     pipe = StablePaintPipeline.from_pretrained(tmp_path / "resumed")
     pipe.set_progress_bar_config(disable=True)
     assert pipe.scheduler.config.prediction_type == "v_prediction"
+    assert not pipe.scheduler.config.clip_sample  # latents are not bounded to [-1, 1]
     images = pipe(np.full((32, 32), 255, np.uint8), num_inference_steps=2, output_type="np").images
     assert images.shape == (1, 32, 32, 3) and np.isfinite(images).all()
+
+    # a checkpoint as a pipeline (checkpoint selection): the EMA UNet the run exported, DDIM without clipping
+    from stablepaint.training.diffusion import stablepaint_from_checkpoint
+
+    restored = stablepaint_from_checkpoint(tmp_path / "straight" / "checkpoint-4")
+    for key, value in restored.unet.state_dict().items():
+        torch.testing.assert_close(value, a[key], rtol=0, atol=0)
+    assert restored.scheduler.config.prediction_type == "v_prediction" and not restored.scheduler.config.clip_sample
+    raw = stablepaint_from_checkpoint(tmp_path / "straight" / "checkpoint-4", ema=False).unet.state_dict()
+    assert any(not torch.equal(raw[key], a[key]) for key in a)  # the EMA is not the raw weights
 
 
 @pytest.mark.slow
@@ -229,3 +244,37 @@ def test_context_hint_loss_adds_the_stroke_l1_of_the_decoded_image(tmp_path):
             + ["--train_data_dir", str(tmp_path)]
             + ["--hint_loss_weight", "1", "--decoder_loss_weight", "0"]
         )
+
+
+@pytest.mark.slow
+def test_checkpoint_selection_of_an_x0_prediction_run(tmp_path, illustration_folder, run_accelerate):
+    """`--prediction_type sample` trains, and `benchmarks/eval_splits.py --family stablepaint` scores each checkpoint's
+    EMA UNet on the validation split of both datasets (the raw network against the flat fill)."""
+    import json
+    import subprocess
+    import sys
+
+    if not (REPO.parent / "shared" / "data" / "openmoji").is_dir():
+        pytest.skip("../shared/data is not beside the checkout")
+    from test_stablepaint import get_dummy_components
+
+    get_dummy_components(context_encoder=False)["vae"].save_pretrained(tmp_path / "vae")
+    flags = ["--stage", "unet", "--use_ema", "--prediction_type", "sample", "--snr_gamma", "5"]
+    flags += ["--pretrained_vae_model_name_or_path", str(tmp_path / "vae"), "--max_train_steps", "2"]
+    run = launch(run_accelerate, illustration_folder, tmp_path / "run", *flags, "--checkpointing_steps", "1")
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert StablePaintPipeline.from_pretrained(tmp_path / "run").scheduler.config.prediction_type == "sample"
+    command = [sys.executable, str(REPO / "benchmarks" / "eval_splits.py"), "--run", str(tmp_path / "run")]
+    command += ["--family", "stablepaint", "--steps", "2", "--split", "validation", "--limit", "2", "--threads", "1"]
+    command += ["--out", str(tmp_path), "--name", "chosen.json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads((tmp_path / "chosen.json").read_text())
+    assert report["steps"] == 2 and report["samples"] == {"adventurer": 2, "openmoji": 2}
+    scores = report["checkpoints"]
+    assert sorted(scores) == ["checkpoint-1", "checkpoint-2"]
+    for score in scores.values():
+        rows = [score[name]["hints"] for name in ("adventurer", "openmoji")]
+        ratios = [row["raw network"]["region"] / row["flat fill"]["region"] for row in rows]
+        assert score["score"] == pytest.approx(float(np.mean(ratios)), abs=2e-3)
+    assert report["chosen"] == min(scores, key=lambda name: scores[name]["score"])

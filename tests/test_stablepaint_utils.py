@@ -85,3 +85,26 @@ def test_min_snr_weighting_matches_the_formula(prediction_type):
     torch.testing.assert_close(plain, ((output - target) ** 2).mean())
     if prediction_type == "epsilon":
         assert torch.equal(target, noise)
+
+
+def test_x0_prediction_loss_is_the_min_snr_loss_of_the_implied_noise():
+    """`prediction_type="sample"`: the UNet predicts the clean latents; its min-SNR-weighted loss equals the
+    ε-prediction loss of the noise those latents imply (the same objective, another parametrization)."""
+    sample = DDPMScheduler(prediction_type="sample")
+    epsilon = DDPMScheduler(prediction_type="epsilon")
+    torch.manual_seed(0)
+    latents, noise = torch.randn(4, 4, 2, 2), torch.randn(4, 4, 2, 2)
+    timesteps = torch.tensor([5, 200, 600, 990])
+    assert torch.equal(diffusion_target(sample, latents, noise, timesteps), latents)
+    predicted = latents + 0.3 * torch.randn_like(latents)
+    noisy = sample.add_noise(latents, noise, timesteps)
+    alpha = sample.alphas_cumprod[timesteps].view(-1, 1, 1, 1)
+    implied_noise = (noisy - alpha.sqrt() * predicted) / (1 - alpha).sqrt()
+    torch.testing.assert_close(
+        diffusion_loss(sample, predicted, latents, timesteps, snr_gamma=5.0),
+        diffusion_loss(epsilon, implied_noise, noise, timesteps, snr_gamma=5.0),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="'epsilon', 'v_prediction' or 'sample'"):
+        diffusion_target(DDPMScheduler.from_config(sample.config, prediction_type="flow"), latents, noise, timesteps)

@@ -21,7 +21,6 @@ zero-initialized extra channels.
 """
 
 import argparse
-import json
 import logging
 import os
 import shlex
@@ -29,7 +28,7 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel, cast_training_params
@@ -38,8 +37,15 @@ from tqdm.auto import tqdm
 
 from stablepaint import StablePaintPipeline
 from stablepaint.losses import diffusion_loss, diffusion_target, stroke_l1
-from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
-from stablepaint.models.stablepaint import StablePaintContextEncoder, vae_scale_factor, widen_conv_in
+from stablepaint.models.stablepaint import StablePaintContextEncoder, vae_scale_factor
+from stablepaint.training.diffusion import (
+    load_context_encoder,
+    load_noise_scheduler,
+    load_unet,
+    load_vae,
+    sampling_scheduler,
+)
+from stablepaint.training.ema import register_ema_checkpointing
 from stablepaint.training.records import (
     data_attribution,
     data_source_name,
@@ -57,7 +63,6 @@ from stablepaint.training.utils import (
     log_images,
     make_accelerator,
     push_to_hub,
-    register_ema_checkpointing,
     resume_from_checkpoint,
     save_checkpoint,
     training_schedule,
@@ -69,7 +74,6 @@ from stablepaint.utils.diffusion_utils import (
     encoder_hidden_states,
     masked_image,
     unet_conditioning,
-    unet_in_channels,
 )
 
 logger = logging.getLogger(__name__)
@@ -127,7 +131,7 @@ def parse_args(input_args=None):
         help="context stage: weight of an L1 between the decoded image and the stroke colors under the strokes (not in "
         "the thesis; the GAN scripts' --lambda_hint). Needs --decoder_loss_weight > 0.",
     )
-    group.add_argument("--prediction_type", type=str, default=None, choices=("epsilon", "v_prediction"))
+    group.add_argument("--prediction_type", type=str, default=None, choices=("epsilon", "v_prediction", "sample"))
     group.add_argument("--num_train_timesteps", type=int, default=1000)
     group.add_argument("--snr_gamma", type=float, default=None, help="min-SNR-γ loss weighting (5.0 recommended).")
     group.add_argument(
@@ -172,104 +176,6 @@ def parse_args(input_args=None):
 # ----------------------------------------------------------------------------------------------------------------
 # Components
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def _load(cls, path, subfolder, args):
-    """`cls.from_pretrained` from `path/subfolder` (SD layout), or from `path` itself when it is that component."""
-    if os.path.isdir(path) and not os.path.isdir(os.path.join(path, subfolder)):
-        for name in ("config.json", "scheduler_config.json"):
-            config = os.path.join(path, name)
-            if os.path.isfile(config) and json.load(open(config)).get("_class_name") == cls.__name__:
-                return cls.from_pretrained(path)
-        return None
-    return cls.from_pretrained(path, subfolder=subfolder, revision=args.revision, variant=args.variant)
-
-
-def _vae_class(path):
-    """`AutoencoderTAEF2` when the local VAE folder (or `path/vae`) says so in its config, else `AutoencoderKL`."""
-    for config in (os.path.join(path, "config.json"), os.path.join(path, "vae", "config.json")):
-        if os.path.isfile(config) and json.load(open(config)).get("_class_name") == AutoencoderTAEF2.__name__:
-            return AutoencoderTAEF2
-    return AutoencoderKL
-
-
-def load_vae(args):
-    path = args.pretrained_vae_model_name_or_path or args.pretrained_model_name_or_path
-    if path is not None:
-        vae = _load(_vae_class(path), path, "vae", args)
-        if vae is not None:
-            if args.stage in ("vae", "context") and not isinstance(vae, AutoencoderKL):
-                raise ValueError(
-                    f"`--stage {args.stage}` trains an AutoencoderKL or a context encoder made from one; {path!r} holds "
-                    f"a {type(vae).__name__} (a pretrained, frozen latent space): train `--stage unet` on it."
-                )
-            return vae
-    if args.stage != "vae":
-        raise ValueError(f"no VAE found in {path!r}; train one with `--stage vae` or give a pretrained VAE.")
-    channels = tuple(args.vae_block_out_channels)
-    vae = AutoencoderKL(
-        block_out_channels=channels,
-        down_block_types=("DownEncoderBlock2D",) * len(channels),
-        up_block_types=("UpDecoderBlock2D",) * len(channels),
-        latent_channels=args.latent_channels,
-        layers_per_block=2,
-        norm_num_groups=args.norm_num_groups,
-        sample_size=args.resolution,
-    )
-    return vae
-
-
-def load_context_encoder(args, vae, create: bool):
-    path = args.pretrained_model_name_or_path
-    if path is not None and (not os.path.isdir(path) or os.path.isdir(os.path.join(path, "context_encoder"))):
-        try:
-            return StablePaintContextEncoder.from_pretrained(path, subfolder="context_encoder", revision=args.revision)
-        except (OSError, EnvironmentError):
-            if not create:
-                return None
-    # The encoder of the illustration VAE is the natural start (see `StablePaintContextEncoder.from_vae`).
-    return StablePaintContextEncoder.from_vae(vae) if create else None
-
-
-def load_unet(args, vae):
-    """The UNet to train: pretrained (widened when it is an SD UNet) or built from the flags."""
-    in_channels = unet_in_channels(vae.config.latent_channels, vae_scale_factor(vae))
-    widened = False
-    if args.pretrained_model_name_or_path is not None:
-        unet = _load(UNet2DConditionModel, args.pretrained_model_name_or_path, "unet", args)
-        if unet is not None:
-            if unet.config.out_channels != vae.config.latent_channels:
-                raise ValueError(
-                    f"the UNet predicts {unet.config.out_channels} channels but the VAE has "
-                    f"{vae.config.latent_channels} latent channels."
-                )
-            widened = unet.config.in_channels != in_channels
-            return widen_conv_in(unet, in_channels), widened
-    channels = tuple(args.unet_block_out_channels)
-    unet = UNet2DConditionModel(
-        sample_size=args.resolution // vae_scale_factor(vae),
-        in_channels=in_channels,
-        out_channels=vae.config.latent_channels,
-        block_out_channels=channels,
-        layers_per_block=args.layers_per_block,
-        down_block_types=("CrossAttnDownBlock2D",) * (len(channels) - 1) + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (len(channels) - 1),
-        cross_attention_dim=args.cross_attention_dim,
-        attention_head_dim=args.attention_head_dim,
-        norm_num_groups=args.norm_num_groups,
-    )
-    return unet, widened
-
-
-def load_noise_scheduler(args):
-    scheduler = None
-    if args.pretrained_model_name_or_path is not None:
-        scheduler = _load(DDPMScheduler, args.pretrained_model_name_or_path, "scheduler", args)
-    if scheduler is None:
-        scheduler = DDPMScheduler(num_train_timesteps=args.num_train_timesteps, beta_schedule="scaled_linear")
-    if args.prediction_type is not None:
-        scheduler = DDPMScheduler.from_config(scheduler.config, prediction_type=args.prediction_type)
-    return scheduler
 
 
 def make_optimizer(args, parameters):
@@ -366,7 +272,7 @@ def log_validation(args, accelerator, batch, step, vae, unet=None, context_encod
         pipeline = StablePaintPipeline(
             vae=vae,
             unet=unet,
-            scheduler=DDIMScheduler.from_config(scheduler_config),
+            scheduler=sampling_scheduler(scheduler_config),
             context_encoder=context_encoder,
         )
         pipeline.set_progress_bar_config(disable=True)
@@ -568,7 +474,7 @@ def _save_pipeline(output_dir, vae, unet, context_encoder, noise_scheduler):
     pipeline = StablePaintPipeline(
         vae=_to(vae, "cpu", torch.float32),
         unet=unet,
-        scheduler=DDIMScheduler.from_config(noise_scheduler.config),
+        scheduler=sampling_scheduler(noise_scheduler.config),
         context_encoder=None if context_encoder is None else _to(context_encoder, "cpu", torch.float32),
     )
     pipeline.save_pretrained(output_dir)

@@ -18,12 +18,13 @@ from stablepaint.app.editor import (
     sync_backgrounds,
     use_result_as_input,
 )
-from stablepaint.app.ui import HINT_REGION_CHOICES, build_app, launch_app
+from stablepaint.app.ui import FLATS_CHOICES, HINT_REGION_CHOICES, build_app, launch_app
 
 __all__ = [
     "ALPHA_THRESHOLD",
     "AppResult",
     "ColorizationApp",
+    "FLATS_CHOICES",
     "HINT_COLORS",
     "HINT_REGION_CHOICES",
     "MASK_COLOR",

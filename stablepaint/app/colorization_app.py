@@ -138,6 +138,7 @@ class ColorizationApp:
         palette: Any = None,
         output_layers: bool = False,
         reference: Any = None,
+        flats: Optional[bool] = None,
     ) -> AppResult:
         """Run `model` on the editors' values.
 
@@ -157,6 +158,8 @@ class ColorizationApp:
             output_layers (`bool`): Also return the layers of the result (`AppResult.layers`).
             reference (*optional*): A colored image of the same character to color like (`reference` of the
                 pipelines; docs/reference_coloring.md).
+            flats (`bool`, *optional*): The learned flats decide every region's color and the model shades (`flats`
+                of a pipeline with a flats stage); `None` = the model's default.
         """
         import torch
 
@@ -203,8 +206,9 @@ class ColorizationApp:
                 "output_layers": bool(output_layers),
                 "reference": reference_image,
             }
-            if hint_regions is not None:
-                kwargs["hint_regions"] = bool(hint_regions)
+            for name, value in (("hint_regions", hint_regions), ("flats", flats)):
+                if value is not None:
+                    kwargs[name] = bool(value)
             if kind == "diffusion":
                 kwargs.update(num_inference_steps=steps, num_images_per_prompt=num_images)
             output = pipe(lineart_image, **_supported_kwargs(pipe, kwargs))

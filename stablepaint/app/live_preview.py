@@ -65,6 +65,7 @@ def live_preview(
     keep_lines: bool = False,
     flatten_regions: bool = False,
     hint_regions: Optional[bool] = None,
+    flats: Optional[bool] = None,
 ) -> Optional[Tuple[Any, str]]:
     """Re-color for the live preview: `(image, message)`, or `None` when there is nothing to update (preview off, no
     lineart yet, or a model that samples: diffusion and workflow models run on Run only).
@@ -73,7 +74,8 @@ def live_preview(
         logic ([`ColorizationApp`]): The app's logic; runs `logic.colorize` with the default seed.
         enabled (`bool`): The "Live preview" checkbox.
         model (`str`): A display name of `logic.models`.
-        lineart, hints, mask, image, keep_lines, flatten_regions, hint_regions: As for `ColorizationApp.colorize`.
+        lineart, hints, mask, image, keep_lines, flatten_regions, hint_regions, flats: As for
+            `ColorizationApp.colorize`.
     """
     if not enabled:
         return None
@@ -92,6 +94,7 @@ def live_preview(
         keep_lines=keep_lines,
         flatten_regions=flatten_regions,
         hint_regions=hint_regions,
+        flats=flats,
     )
     return result.image, f"Live preview: {result.message}"
 

@@ -37,6 +37,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 #: The web app's "stroked regions" choices → the pipelines' `hint_regions` (`None`: the model's own default).
 HINT_REGION_CHOICES = {"model default": None, "on": True, "off": False}
+#: The web app's "learned flats" choices → the `flats` of a pipeline with a flats stage (`None`: the model's default).
+FLATS_CHOICES = {"model default": None, "on": True, "off": False}
 
 
 def build_app(
@@ -110,16 +112,17 @@ def build_app(
         component.preprocess = checked
 
     def run(*values):
-        # The Run button's inputs, in `ColorizationApp.colorize`'s order; the last is the "Stroked regions" choice,
-        # then the palette text and file and the "Download layers" choice (stablepaint.app.palette_layers), then the
-        # reference image (docs/reference_coloring.md).
-        *values, palette_text, palette_file, layers_choice, reference = values
+        # The Run button's inputs, in `ColorizationApp.colorize`'s order up to the "Stroked regions" choice, then the
+        # "Learned flats" choice, the palette text and file and the "Download layers" choice
+        # (stablepaint.app.palette_layers), then the reference image (docs/reference_coloring.md).
+        *values, hint_choice, flats_choice, palette_text, palette_file, layers_choice, reference = values
         layered = {
             "reference": reference,
             "palette": palette_choice(palette_text, palette_file),
             "output_layers": bool(LAYER_CHOICES.get(layers_choice)),
+            "flats": FLATS_CHOICES[flats_choice],
         }
-        result = logic.colorize(*values[:-1], HINT_REGION_CHOICES[values[-1]], **layered)
+        result = logic.colorize(*values, HINT_REGION_CHOICES[hint_choice], **layered)
         stage_update = gr.update(
             choices=result.stage_names, value=result.stage_names[0] if result.stage_names else None
         )
@@ -127,8 +130,10 @@ def build_app(
         return result.image, result.gallery, result.message, result.workflow_state, stage_update, layers_file
 
     def preview(values):
-        # The live preview's inputs: the checkbox, then `live_preview`'s; the last is the "Stroked regions" choice.
-        return live_preview(logic, *values[:-1], HINT_REGION_CHOICES[values[-1]])
+        # The live preview's inputs: the checkbox, then `live_preview`'s; the last two are the "Stroked regions" and
+        # "Learned flats" choices.
+        *values, hint_choice, flats_choice = values
+        return live_preview(logic, *values, HINT_REGION_CHOICES[hint_choice], FLATS_CHOICES[flats_choice])
 
     def edit(workflow_state, stage, stage_image, seed):
         result = logic.edit_stage(workflow_state, stage, stage_image, seed)
@@ -193,6 +198,12 @@ def build_app(
                     value=next(iter(HINT_REGION_CHOICES)),
                     label="Stroked regions in the stroke colors, the rest in-painted (StencilTorch, StablePaint)",
                     elem_id="hint-regions",
+                )
+                flats = gr.Radio(
+                    list(FLATS_CHOICES),
+                    value=next(iter(FLATS_CHOICES)),
+                    label="Learned flats decide each region's color, the model shades (models with a flats stage)",
+                    elem_id="flats",
                 )
                 live = gr.Checkbox(
                     live_preview_default(logic, logic.model_names[0]),
@@ -264,7 +275,7 @@ def build_app(
         gr.on(
             [lineart.change, hints.change, mask.change],
             guarded(lambda *values: preview(values) or (gr.skip(), gr.skip())),
-            [live, model, lineart, hints, mask, previous, keep_lines, flatten_regions, hint_regions],
+            [live, model, lineart, hints, mask, previous, keep_lines, flatten_regions, hint_regions, flats],
             [result, status],
             trigger_mode="always_last",
             show_progress="hidden",
@@ -285,6 +296,7 @@ def build_app(
                 keep_lines,
                 flatten_regions,
                 hint_regions,
+                flats,
                 palette_text,
                 palette_file,
                 layers_choice,

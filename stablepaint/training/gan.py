@@ -29,6 +29,7 @@ from stablepaint.models.paintstorch import PaintsTorchCritic, PaintsTorchGenerat
 from stablepaint.models.perceptual import VGG16Features
 from stablepaint.pipelines import PaintsTorchPipeline, StencilTorchPipeline
 from stablepaint.regions import label_stack
+from stablepaint.training.ema import register_ema_checkpointing
 from stablepaint.training.gan_weights import load_pretrained_colorizer
 from stablepaint.training.records import record_training_args, tracker_config, write_gan_model_card
 from stablepaint.training.utils import (
@@ -40,7 +41,6 @@ from stablepaint.training.utils import (
     log_images,
     make_accelerator,
     push_to_hub,
-    register_ema_checkpointing,
     resume_from_checkpoint,
     save_checkpoint,
     training_schedule,

@@ -1,6 +1,6 @@
 """Where a GAN run's generator comes from: a saved pipeline (`--pretrained_model_name_or_path`, fine-tuning) or an
 accelerate checkpoint of a run (its EMA weights by default), for shipping (`scripts/ship_model.py`) and for choosing
-a checkpoint on a validation split (`benchmarks/eval_gan_splits.py`)."""
+a checkpoint on a validation split (`benchmarks/eval_splits.py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from stablepaint.models.paintstorch import PaintsTorchGenerator
-from stablepaint.training.utils import EMA_WEIGHTS_NAME
+from stablepaint.training.ema import load_ema_weights
 
 if TYPE_CHECKING:
     from stablepaint.training.gan import GANTask
@@ -65,14 +65,5 @@ def colorizer_from_checkpoint(config: dict, checkpoint: Path, ema: bool) -> Pain
     colorizer = PaintsTorchGenerator(**config)
     colorizer.load_state_dict(load_file(str(checkpoint / "model.safetensors")), strict=True)
     if ema:
-        ema_file = checkpoint / EMA_WEIGHTS_NAME
-        if not ema_file.is_file():
-            raise FileNotFoundError(f"{checkpoint} has no EMA weights ({EMA_WEIGHTS_NAME}): pass --no_ema")
-        shadow = load_file(str(ema_file))
-        parameters = list(colorizer.parameters())
-        if len(parameters) != len(shadow):
-            raise ValueError(f"the EMA holds {len(shadow)} tensors, the generator {len(parameters)} parameters")
-        with torch.no_grad():
-            for index, parameter in enumerate(parameters):
-                parameter.copy_(shadow[f"shadow.{index}"])
+        load_ema_weights(colorizer, checkpoint)
     return colorizer.eval()

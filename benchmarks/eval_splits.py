@@ -1,6 +1,7 @@
-"""A GAN colorizer (StencilTorch, PaintsTorch) against the flat fill on the documented splits of both open datasets
-(`stablepaint.data.splits`), at 256², in the `none` (no strokes) and `hints` (1-10 synthetic strokes, `stablepaint
-evaluate`'s sampler) regimes. Every model is run twice: its raw network (`hint_regions=False`, `flats=False`, no
+"""A colorizer (StencilTorch, PaintsTorch, StablePaint) against the flat fill on the documented splits of both open
+datasets (`stablepaint.data.splits`), at 256², in the `none` (no strokes) and `hints` (1-10 synthetic strokes,
+`stablepaint evaluate`'s sampler) regimes. A diffusion pipeline samples `--steps` steps (default 20) with one seed
+per drawing. Every model is run twice: its raw network (`hint_regions=False`, `flats=False`, no
 `flatten_regions`) and its default call (the pipeline's stored defaults, e.g. `hint_regions=True`, `flats=True`).
 Per sample: region ΔE00, hint ΔE00 (at the stroke pixels) and lines kept; paired Wilcoxon signed-rank tests against
 the flat fill.
@@ -8,14 +9,15 @@ the flat fill.
 Three uses:
 
     # the held-out evaluation of a pipeline (never used to choose anything)
-    python benchmarks/eval_gan_splits.py --model stablepaint/hub/shipped/stenciltorch-adventurer-openmoji --split test
-    # checkpoint selection on the validation split: every checkpoint of a run (EMA generator), scored by the mean over
-    # the datasets of its raw network's region ΔE00 / the flat fill's in the `hints` regime (lower is better)
-    python benchmarks/eval_gan_splits.py --run ../runs/stenciltorch-both --family stenciltorch --split validation \
+    python benchmarks/eval_splits.py --model stablepaint/hub/shipped/stenciltorch-adventurer-openmoji --split test
+    # checkpoint selection on the validation split: every checkpoint of a run (EMA generator or UNet; `--family
+    # stablepaint` for a `--stage unet` run), scored by the mean over the datasets of its raw network's region ΔE00 /
+    # the flat fill's in the `hints` regime (lower is better)
+    python benchmarks/eval_splits.py --run ../runs/stenciltorch-both --family stenciltorch --split validation \
         --limit 50 --name stenciltorch_checkpoints.json
     # the default call, chosen on the validation split among the candidate calls (`CANDIDATES`) of one checkpoint,
     # with a learned flats model attached (`--flats-model`): see `choose_default`
-    python benchmarks/eval_gan_splits.py --run ../runs/stenciltorch-both --checkpoint checkpoint-2000 \
+    python benchmarks/eval_splits.py --run ../runs/stenciltorch-both --checkpoint checkpoint-2000 \
         --choose-default --flats-model flats-adventurer-openmoji --split validation --limit 100
 """
 
@@ -70,10 +72,15 @@ def hint_tensor(hints) -> torch.Tensor:
     return _image_tensor(hints, "RGBA")
 
 
-def outputs(pipe, data: dict, regime: str, **kwargs) -> torch.Tensor:
-    return torch.cat(
-        [pipe(s.lineart, hints=s.hints[regime], output_type="pt", **kwargs).images for s in data["samples"]]
-    )
+def outputs(pipe, data: dict, regime: str, steps: int = 20, **kwargs) -> torch.Tensor:
+    """The pipeline's images of every sample; a diffusion pipeline samples `steps` steps, seeded by the sample's
+    index (the same noise for every call compared)."""
+    images = []
+    for index, sample in enumerate(data["samples"]):
+        if getattr(pipe, "stochastic", False):
+            kwargs.update(num_inference_steps=steps, generator=torch.Generator().manual_seed(index))
+        images.append(pipe(sample.lineart, hints=sample.hints[regime], output_type="pt", **kwargs).images)
+    return torch.cat(images)
 
 
 def choose_default(rows: dict) -> str:
@@ -92,14 +99,14 @@ def choose_default(rows: dict) -> str:
     return min(keeping or calls, key=key)
 
 
-def measure(pipe, data: dict, calls: dict, flat_metrics: dict) -> dict:
+def measure(pipe, data: dict, calls: dict, flat_metrics: dict, steps: int = 20) -> dict:
     """`calls`: label → call options. Per regime and label: means, ratios to the flat fill and paired p."""
     report = {}
     for regime in REGIMES:
         rows = {"flat fill": {k: float(np.nanmean(v)) for k, v in flat_metrics[regime].items()}}
         for label, kwargs in calls.items():
             values = color_metrics(
-                outputs(pipe, data, regime, **kwargs), data["targets"], data["lines"], data["hints"][regime]
+                outputs(pipe, data, regime, steps, **kwargs), data["targets"], data["lines"], data["hints"][regime]
             )
             metrics = ("hint", "region") if regime == "hints" else ("region",)
             row = against_reference(values, flat_metrics[regime], metrics)
@@ -116,7 +123,7 @@ def measure(pipe, data: dict, calls: dict, flat_metrics: dict) -> dict:
 def markdown(report: dict) -> str:
     """The held-out figures of `--model` as a Markdown table (for the model card and the docs)."""
     lines = [
-        f"`benchmarks/eval_gan_splits.py`, `{report['split']}` split ("
+        f"`benchmarks/eval_splits.py`, `{report['split']}` split ("
         + ", ".join(f"{count} {name} drawings" for name, count in report["samples"].items())
         + f"), {report['resolution']}², paired Wilcoxon against the flat fill.",
         "",
@@ -164,18 +171,21 @@ def flat_fill_metrics(data: dict) -> dict:
 
 
 def checkpoint_pipelines(run: Path, family: str, only=None):
-    """`(name, pipeline)` of every checkpoint of a GAN run (or of those named in `only`), its EMA generator in
+    """`(name, pipeline)` of every checkpoint of a run (or of those named in `only`), its EMA generator or UNet in
     float32."""
+    from stablepaint.training.diffusion import stablepaint_from_checkpoint
     from stablepaint.training.gan import GAN_TASKS, colorizer_config
     from stablepaint.training.gan_weights import colorizer_from_checkpoint
     from stablepaint.training.records import load_training_args
     from stablepaint.training.utils import list_checkpoints
 
-    task = GAN_TASKS[family]
     for checkpoint in list_checkpoints(run):
         if only is not None and Path(checkpoint).name not in only:
             continue
-        record = load_training_args(checkpoint)
+        if family == "stablepaint":
+            yield Path(checkpoint).name, stablepaint_from_checkpoint(checkpoint)
+            continue
+        task, record = GAN_TASKS[family], load_training_args(checkpoint)
         colorizer = colorizer_from_checkpoint(colorizer_config(record, task), Path(checkpoint), ema=record.use_ema)
         yield Path(checkpoint).name, task.pipeline_class(colorizer=colorizer, semantic_encoder=None)
 
@@ -207,8 +217,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="a pipeline folder or shipped name")
-    source.add_argument("--run", help="a GAN training --output_dir: score every checkpoint (raw network)")
-    parser.add_argument("--family", default="stenciltorch", choices=("paintstorch", "stenciltorch"))
+    source.add_argument("--run", help="a training --output_dir: score every checkpoint (raw network)")
+    parser.add_argument("--family", default="stenciltorch", choices=("paintstorch", "stenciltorch", "stablepaint"))
+    parser.add_argument("--steps", type=int, default=20, help="sampling steps of a diffusion pipeline")
     parser.add_argument(
         "--checkpoint", nargs="+", default=None, help="with --run: only these checkpoints (e.g. checkpoint-2000)"
     )
@@ -239,6 +250,7 @@ def main(argv=None) -> int:
     data = {name: load_split(name, args.split, args.limit) for name in args.datasets}
     flat = {name: flat_fill_metrics(data[name]) for name in args.datasets}
     report = {"split": args.split, "resolution": RESOLUTION, "machine": machine(torch.device("cpu"))}
+    report["steps"] = args.steps
     report["samples"] = {name: len(data[name]["samples"]) for name in args.datasets}
     if args.model:
         from stablepaint.hub.loading import load_pipeline
@@ -257,7 +269,7 @@ def main(argv=None) -> int:
             calls["default call, keep_lines=True"] = {"keep_lines": True}
         report["model"], report["flats_model"] = label, args.flats_model
         for name in args.datasets:
-            report[name] = measure(pipe, data[name], calls, flat[name])
+            report[name] = measure(pipe, data[name], calls, flat[name], args.steps)
             print(name, report[name], flush=True)
         if args.choose_default:
             report["chosen_default"] = choose_default({name: report[name]["hints"] for name in args.datasets})
@@ -267,7 +279,7 @@ def main(argv=None) -> int:
         for checkpoint, pipe in pipes:
             pipe.set_progress_bar_config(disable=True)
             rows = {
-                name: measure(pipe, data[name], {"raw network": raw_network_options(pipe)}, flat[name])
+                name: measure(pipe, data[name], {"raw network": raw_network_options(pipe)}, flat[name], args.steps)
                 for name in args.datasets
             }
             ratios = [rows[name]["hints"]["raw network"]["region_ratio"] for name in args.datasets]
