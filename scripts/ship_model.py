@@ -202,26 +202,30 @@ def _install(staging: Path, out: Path, name: str, step: int) -> Path:
     return out
 
 
+def _section_span(lines, title: str):
+    """`(heading index, end index)` of `## title` in `lines` (the end: the next `## ` heading or the end), or `None`."""
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == f"## {title}"]
+    if not starts:
+        return None
+    end = next((i for i in range(starts[0] + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return starts[0], end
+
+
 def _replace_section(card: str, title: str, text: str) -> str:
     """`card` with the body of its `## title` section replaced by `text` (appended as a new section if absent)."""
     lines = card.splitlines(keepends=True)
-    heading = f"## {title}"
-    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == heading]
-    if not starts:
-        return card.rstrip("\n") + f"\n\n{heading}\n\n{text.strip()}\n"
-    start = starts[0]
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    span = _section_span(lines, title)
+    if span is None:
+        return card.rstrip("\n") + f"\n\n## {title}\n\n{text.strip()}\n"
+    start, end = span
     return "".join(lines[: start + 1]) + f"\n{text.strip()}\n\n" + "".join(lines[end:])
 
 
 def _section_text(card: str, title: str) -> str:
     """The body of `card`'s `## title` section, stripped ("" if absent)."""
-    lines = card.splitlines()
-    if f"## {title}" not in lines:
-        return ""
-    start = lines.index(f"## {title}") + 1
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
-    return "\n".join(lines[start:end]).strip()
+    lines = card.splitlines(keepends=True)
+    span = _section_span(lines, title)
+    return "" if span is None else "".join(lines[span[0] + 1 : span[1]]).strip()
 
 
 def _set_call_default(pipe, flag: str, key: str, value) -> None:
