@@ -1,8 +1,8 @@
-"""A colorizer (StencilTorch, PaintsTorch, StablePaint) against the flat fill on the documented splits of both open
+"""A colorizer (StencilTorch, PaintsTorch, StablePaint, ArtWorkflow) against the flat fill on the documented splits of both open
 datasets (`stablepaint.data.splits`), at 256², in the `none` (no strokes) and `hints` (1-10 synthetic strokes,
 `stablepaint evaluate`'s sampler) regimes. A diffusion pipeline samples `--steps` steps (default 20) with one seed
-per drawing. Every model is run twice: its raw network (`hint_regions=False`, `flats=False`, no
-`flatten_regions`) and its default call (the pipeline's stored defaults, e.g. `hint_regions=True`, `flats=True`).
+per drawing, an ArtWorkflow samples its stage latents with one seed per drawing. Every model is run twice: its raw
+network (`hint_regions=False`, `flats=False`, no `flatten_regions`) and its default call (the pipeline's stored defaults, e.g. `hint_regions=True`, `flats=True`).
 Per sample: region ΔE00, hint ΔE00 (at the stroke pixels) and lines kept; paired Wilcoxon signed-rank tests against
 the flat fill.
 
@@ -11,7 +11,7 @@ Three uses:
     # the held-out evaluation of a pipeline (never used to choose anything)
     python benchmarks/eval_splits.py --model stablepaint/hub/shipped/stenciltorch-adventurer-openmoji --split test
     # checkpoint selection on the validation split: every checkpoint of a run (EMA generator or UNet; `--family
-    # stablepaint` for a `--stage unet` run), scored by the mean over the datasets of its raw network's region ΔE00 /
+    # stablepaint` for a `--stage unet` run, `--family art_workflow` for train_art_workflow.py), scored by the mean over the datasets of its raw network's region ΔE00 /
     # the flat fill's in the `hints` regime (lower is better)
     python benchmarks/eval_splits.py --run ../runs/stenciltorch-both --family stenciltorch --split validation \
         --limit 50 --name stenciltorch_checkpoints.json
@@ -33,16 +33,19 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, against_reference, color_metrics, machine, write_report  # noqa: E402
 
-from stablepaint.evaluation.evaluate import raw_network_options  # noqa: E402
+from stablepaint.evaluation.evaluate import pipeline_arguments, raw_network_options  # noqa: E402
 
 DATASETS = ("adventurer", "openmoji")
 RESOLUTION = 256
 REGIMES = ("none", "hints")
-#: The calls `--choose-default` compares (a pipeline with a `region_colorizer`: `--flats-model`).
+#: The calls `--choose-default` compares, those a pipeline takes (`candidate_calls`; `flats` needs a
+#: `region_colorizer`: `--flats-model`; `hint_regions` an in-painting network; `flatten_regions` is the heuristic of
+#: the pipelines without one).
 CANDIDATES = {
-    "raw network": {"hint_regions": False, "flats": False},
-    "hint_regions": {"hint_regions": True, "flats": False},
-    "flats, shaded by the raw network": {"hint_regions": False, "flats": True},
+    "raw network": {},
+    "hint_regions": {"hint_regions": True},
+    "flatten_regions": {"flatten_regions": True},
+    "flats, shaded by the raw network": {"flats": True},
     "flats, shaded by hint_regions": {"hint_regions": True, "flats": True},
 }
 #: The lines a default call must keep on every dataset (issue 17).
@@ -72,15 +75,38 @@ def hint_tensor(hints) -> torch.Tensor:
     return _image_tensor(hints, "RGBA")
 
 
+def candidate_calls(pipe) -> dict:
+    """The `CANDIDATES` `pipe` takes, each on top of its raw network's options."""
+    raw = raw_network_options(pipe)
+    inpaints, flats = getattr(pipe, "inpaints", False), getattr(pipe, "region_colorizer", None) is not None
+    calls = {}
+    for label, options in CANDIDATES.items():
+        if ("hint_regions" in options and not inpaints) or ("flats" in options and not flats):
+            continue
+        if "flatten_regions" in options and (inpaints or "flatten_regions" not in raw):
+            continue
+        calls[label] = {**raw, **options}
+    return calls
+
+
 def outputs(pipe, data: dict, regime: str, steps: int = 20, **kwargs) -> torch.Tensor:
-    """The pipeline's images of every sample; a diffusion pipeline samples `steps` steps, seeded by the sample's
-    index (the same noise for every call compared)."""
+    """The pipeline's images of every sample; a diffusion pipeline samples `steps` steps, a stochastic pipeline is
+    seeded by the sample's index (the same noise for every call compared)."""
+    accepted = pipeline_arguments(pipe)
     images = []
     for index, sample in enumerate(data["samples"]):
         if getattr(pipe, "stochastic", False):
             kwargs.update(num_inference_steps=steps, generator=torch.Generator().manual_seed(index))
-        images.append(pipe(sample.lineart, hints=sample.hints[regime], output_type="pt", **kwargs).images)
+        call = {k: v for k, v in kwargs.items() if accepted is None or k in accepted}
+        images.append(pipe(sample.lineart, hints=sample.hints[regime], output_type="pt", **call).images)
     return torch.cat(images)
+
+
+def first(data: dict, flat: dict, count: int):
+    """The first `count` samples of a split (`load_split`) and their flat-fill metrics."""
+    part = {key: data[key][:count] for key in ("samples", "targets", "lines")}
+    part["hints"] = {regime: tensor[:count] for regime, tensor in data["hints"].items()}
+    return part, {regime: {k: v[:count] for k, v in metrics.items()} for regime, metrics in flat.items()}
 
 
 def choose_default(rows: dict) -> str:
@@ -174,19 +200,22 @@ def checkpoint_pipelines(run: Path, family: str, only=None):
     """`(name, pipeline)` of every checkpoint of a run (or of those named in `only`), its EMA generator or UNet in
     float32."""
     from stablepaint.training.diffusion import stablepaint_from_checkpoint
-    from stablepaint.training.gan import GAN_TASKS, colorizer_config
+    from stablepaint.training.gan import GAN_TASKS, checkpoint_colorizer_config
     from stablepaint.training.gan_weights import colorizer_from_checkpoint
     from stablepaint.training.records import load_training_args
     from stablepaint.training.utils import list_checkpoints
+    from stablepaint.training.workflow import art_workflow_from_checkpoint
 
     for checkpoint in list_checkpoints(run):
         if only is not None and Path(checkpoint).name not in only:
             continue
-        if family == "stablepaint":
-            yield Path(checkpoint).name, stablepaint_from_checkpoint(checkpoint)
+        if family in ("stablepaint", "art_workflow"):
+            load = stablepaint_from_checkpoint if family == "stablepaint" else art_workflow_from_checkpoint
+            yield Path(checkpoint).name, load(checkpoint)
             continue
         task, record = GAN_TASKS[family], load_training_args(checkpoint)
-        colorizer = colorizer_from_checkpoint(colorizer_config(record, task), Path(checkpoint), ema=record.use_ema)
+        config = checkpoint_colorizer_config(record, task)  # a warm-started run: its starting pipeline's
+        colorizer = colorizer_from_checkpoint(config, Path(checkpoint), ema=record.use_ema)
         yield Path(checkpoint).name, task.pipeline_class(colorizer=colorizer, semantic_encoder=None)
 
 
@@ -218,7 +247,9 @@ def main(argv=None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="a pipeline folder or shipped name")
     source.add_argument("--run", help="a training --output_dir: score every checkpoint (raw network)")
-    parser.add_argument("--family", default="stenciltorch", choices=("paintstorch", "stenciltorch", "stablepaint"))
+    parser.add_argument(
+        "--family", default="stenciltorch", choices=("paintstorch", "stenciltorch", "stablepaint", "art_workflow")
+    )
     parser.add_argument("--steps", type=int, default=20, help="sampling steps of a diffusion pipeline")
     parser.add_argument(
         "--checkpoint", nargs="+", default=None, help="with --run: only these checkpoints (e.g. checkpoint-2000)"
@@ -234,6 +265,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--choose-default", action="store_true", help="compare the CANDIDATES calls and name the chosen default"
+    )
+    parser.add_argument(
+        "--raw-limit",
+        type=int,
+        default=None,
+        help="with --model: the raw network on the first N samples only (a slow raw call, e.g. ArtWorkflow's AdaIN "
+        "optimization); its row is labelled with N and compared with the flat fill on the same samples",
     )
     parser.add_argument("--split", default="test", choices=("validation", "test"))
     parser.add_argument("--limit", type=int, default=100, help="at most this many samples per dataset")
@@ -263,17 +301,31 @@ def main(argv=None) -> int:
         pipe.set_progress_bar_config(disable=True)
         attach_flats(pipe, args.flats_model)
         if args.choose_default:
-            calls = CANDIDATES
+            calls = candidate_calls(pipe)
         else:
             calls = {"raw network": raw_network_options(pipe), "default call": {}}
             calls["default call, keep_lines=True"] = {"keep_lines": True}
         report["model"], report["flats_model"] = label, args.flats_model
+        raw_limit = args.raw_limit if args.model and args.raw_limit else None
         for name in args.datasets:
-            report[name] = measure(pipe, data[name], calls, flat[name], args.steps)
+            if raw_limit is not None and raw_limit < len(data[name]["samples"]):
+                rest = {label: options for label, options in calls.items() if label != "raw network"}
+                report[name] = measure(pipe, data[name], rest, flat[name], args.steps)
+                part, part_flat = first(data[name], flat[name], raw_limit)
+                raw = measure(pipe, part, {"raw network": calls["raw network"]}, part_flat, args.steps)
+                for regime in REGIMES:
+                    rows = report[name][regime]
+                    report[name][regime] = {
+                        "flat fill": rows.pop("flat fill"),
+                        f"raw network (first {raw_limit})": raw[regime]["raw network"],
+                        **rows,
+                    }
+            else:
+                report[name] = measure(pipe, data[name], calls, flat[name], args.steps)
             print(name, report[name], flush=True)
         if args.choose_default:
             report["chosen_default"] = choose_default({name: report[name]["hints"] for name in args.datasets})
-            print("chosen default:", report["chosen_default"], CANDIDATES[report["chosen_default"]])
+            print("chosen default:", report["chosen_default"], calls[report["chosen_default"]])
     else:
         report["run"], scores = str(args.run), previous_scores(args.previous, report)
         for checkpoint, pipe in pipes:

@@ -11,13 +11,14 @@ from typing import List, Optional, Union
 
 import torch
 
+from stablepaint.models.workflow_optimization import check_latents
 from stablepaint.pipelines.pipeline_art_workflow_output import ArtWorkflowPipelineOutput, ArtWorkflowState
 
 
 class ArtWorkflowEditingMixin:
     r"""Stage editing for [`ArtWorkflowPipeline`], in the manner of diffusers' pipeline mixins: it uses the pipeline's
     `artwork_generation` component, its `image_processor` ([`ArtWorkflowImageProcessor`]) and its stage helpers
-    (`num_stages`, `stage_index`, `prepare_latents`, `_check_latents`, `_preprocess`).
+    (`num_stages`, `stage_index`, `prepare_latents`, `_preprocess`).
     """
 
     def _make_state(self, stages, inferred, latents, params, increments, original_sizes, output_type):
@@ -137,7 +138,8 @@ class ArtWorkflowEditingMixin:
             if latent is None:
                 latent = self.prepare_latents(batch_size, generator, device, dtype)
             padded = [latent if i == k else None for i in range(self.num_stages - 1)]
-            latent = self._check_latents(padded, batch_size)[k]
+            dim = self.artwork_generation.config.latent_dim
+            latent = check_latents(padded, batch_size, self.num_stages - 1, dim)[k]
             latent = latent.to(device=device, dtype=dtype)
             new_params = self.artwork_generation.generators[k].adain_params(latent)
             if keep_increment:

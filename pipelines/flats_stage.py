@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from stablepaint.models.region_colorizer import RegionColorizer
 from stablepaint.pipelines.pipeline_flats import FlatsPipeline
 from stablepaint.pipelines.pipeline_utils import check_bool_options, repeat_items
 from stablepaint.regions import shade_flats
+from stablepaint.utils.image_io import output_arrays, rebuild_output
 
 
 def check_flats_components(region_colorizer: Optional[RegionColorizer], flats: bool, keep_stroke_colors: bool) -> None:
@@ -39,14 +42,34 @@ def resolve_flats(pipe, flats: Optional[bool]) -> bool:
     return flats
 
 
-def shade_learned_flats(pipe, images, lineart, hints, mask, image, output_type: str, threshold: int):
-    """`images` (the pipeline's `postprocess` output) turned into shading over the learned flats of the same inputs:
-    the colors are the flats model's ([`FlatsPipeline`] with the pipeline's `config.keep_stroke_colors`), the light
-    within each region the network's. Outside `mask` the output stays `image`. Variations of one lineart
-    (`num_images_per_prompt`) are shaded over the same flats."""
+def learned_flats(pipe, lineart, hints, output_type: str, threshold: int = 128, mask=None, image=None):
+    """The flats of `pipe.region_colorizer` for a call's inputs ([`FlatsPipeline`] with the pipeline's
+    `config.keep_stroke_colors`), at the lineart's size, of `output_type`."""
     stage = FlatsPipeline(pipe.region_colorizer, keep_stroke_colors=getattr(pipe.config, "keep_stroke_colors", False))
     stage.line_threshold = threshold / 256
-    flats = stage(lineart, hints=hints, mask=mask, image=image, output_type=output_type).images
+    return stage(lineart, hints=hints, mask=mask, image=image, output_type=output_type).images
+
+
+def shade_learned_flats(pipe, images, lineart, hints, mask, image, output_type: str, threshold: int):
+    """`images` (the pipeline's `postprocess` output) turned into shading over the learned flats of the same inputs:
+    the colors are the flats model's ([`learned_flats`]), the light within each region the network's. Outside `mask`
+    the output stays `image`. Variations of one lineart (`num_images_per_prompt`) are shaded over the same flats."""
+    flats = learned_flats(pipe, lineart, hints, output_type, threshold, mask=mask, image=image)
     if len(flats) == 1 and len(images) > 1:
         flats = repeat_items(flats, len(images))
     return shade_flats(images, flats, lineart, threshold=threshold, mask=mask)
+
+
+def workflow_flat_stages(outputs: list, flats, sketch, threshold: int = 128) -> list:
+    """The postprocessed stages of a workflow generated over learned `flats` (PIL images at the sketch's size): the
+    flat stage (the second of three or more) shows the flats, and the last stage becomes shading over them
+    ([`stablepaint.regions.shade_flats`]: the flats' colors, the generated stage's light within ±15 %)."""
+    outputs = list(outputs)
+    if len(outputs) > 2:
+        arrays, scale = output_arrays(flats)
+        _, like_scale = output_arrays(outputs[1])
+        if like_scale is not None:
+            arrays = [array.astype(np.float32) / like_scale for array in arrays]
+        outputs[1] = rebuild_output(outputs[1], arrays, like_scale)
+    outputs[-1] = shade_flats(outputs[-1], flats, sketch, threshold=threshold)
+    return outputs

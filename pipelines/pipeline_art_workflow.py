@@ -25,16 +25,25 @@ from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from stablepaint.models.perceptual import VGG16Features
+from stablepaint.models.region_colorizer import RegionColorizer
 from stablepaint.models.workflow import ArtWorkflowGenerationModel, ArtWorkflowInferenceModel, ArtWorkflowRegularizer
 from stablepaint.models.workflow_optimization import (
     adain_weight_decay,
     check_adain_arguments,
+    check_hint_arguments,
+    check_latents,
     fit_stages,
     generate_stages,
     optimize_adain_increment,
 )
 from stablepaint.pipelines.art_workflow_editing import ArtWorkflowEditingMixin
 from stablepaint.pipelines.art_workflow_image_processing import ArtWorkflowImageProcessor
+from stablepaint.pipelines.flats_stage import (
+    check_flats_components,
+    learned_flats,
+    resolve_flats,
+    workflow_flat_stages,
+)
 from stablepaint.pipelines.pipeline_art_workflow_output import ArtWorkflowPipelineOutput, ArtWorkflowState
 from stablepaint.pipelines.pipeline_utils import CustomPipelineMixin, check_bool_options
 
@@ -76,14 +85,20 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
             The VGG16 of the perceptual term of the AdaIN optimization (Eq. 6). Optional so that shipped pipelines
             stay small: when absent, `invert` loads it once with `VGG16Features.from_weights` (a `vgg_weights=` file,
             else `$STABLEPAINT_VGG16_WEIGHTS`, else torchvision's download) — or pass `perceptual_weight=0`.
+        region_colorizer ([`RegionColorizer`], *optional*): The learned flats model (as in [`FlatsPipeline`]); with
+            it, `generate(flats=True)` takes its flats as the flat stage and shades them with the final stage.
+        flats (`bool`, *optional*, defaults to `False`): The `flats` of a `generate` call that gives none (stored in
+            `model_index.json`); needs `region_colorizer` and a 1-channel first stage.
+        keep_stroke_colors (`bool`, *optional*, defaults to `False`): Under `flats`, a stroked region keeps its
+            majority stroke color (`FlatsPipeline`'s option); `False`: the flats model decides every region.
     """
 
     call_method = "generate"  # generate(sketch, ...): each stage sampled from a latent
     stochastic = True
     inpaints = False  # stages are generated whole (no mask)
 
-    _optional_components = ["workflow_inference", "regularizer", "perceptual"]
-    model_cpu_offload_seq = "workflow_inference->artwork_generation"
+    _optional_components = ["workflow_inference", "regularizer", "perceptual", "region_colorizer"]
+    model_cpu_offload_seq = "workflow_inference->artwork_generation->region_colorizer"
 
     def __init__(
         self,
@@ -91,8 +106,14 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
         workflow_inference: Optional[ArtWorkflowInferenceModel] = None,
         regularizer: Optional[ArtWorkflowRegularizer] = None,
         perceptual: Optional[VGG16Features] = None,
+        region_colorizer: Optional[RegionColorizer] = None,
+        flats: bool = False,
+        keep_stroke_colors: bool = False,
     ):
         super().__init__()
+        check_flats_components(region_colorizer, flats, keep_stroke_colors)
+        if flats and artwork_generation.config.stage_channels[0] != 1:
+            raise ValueError("`flats=True` reads the lines of a 1-channel first stage (a sketch).")
         if workflow_inference is not None and tuple(artwork_generation.config.stage_channels) != tuple(
             workflow_inference.config.stage_channels
         ):
@@ -112,7 +133,9 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
             workflow_inference=workflow_inference,
             regularizer=regularizer,
             perceptual=perceptual,
+            region_colorizer=region_colorizer,
         )
+        self.register_to_config(flats=flats, keep_stroke_colors=keep_stroke_colors)
         multiple_of = 2**artwork_generation.config.num_downsample
         if workflow_inference is not None:
             multiple_of = max(multiple_of, 2**workflow_inference.config.num_downs)
@@ -172,21 +195,6 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
             image, stage, config.stage_channels, height, width, short_side, hints=hints, name=name
         )
 
-    def _check_latents(self, latents, batch_size: int):
-        num = self.num_stages - 1
-        if latents is None:
-            return [None] * num
-        if not isinstance(latents, (list, tuple)) or len(latents) != num:
-            raise ValueError(f"`latents` must be a list of {num} tensors (or None entries), one per transition.")
-        dim = self.artwork_generation.config.latent_dim
-        for k, latent in enumerate(latents):
-            if latent is not None and (
-                not isinstance(latent, torch.Tensor) or tuple(latent.shape) != (batch_size, dim)
-            ):
-                shape = tuple(latent.shape) if isinstance(latent, torch.Tensor) else type(latent).__name__
-                raise ValueError(f"`latents[{k}]` must be a tensor of shape ({batch_size}, {dim}), got {shape}.")
-        return list(latents)
-
     def prepare_latents(self, batch_size: int, generator=None, device=None, dtype=None) -> torch.Tensor:
         """Sample one stage latent per image from the prior N(0, I) the latent encoders are regularized toward."""
         shape = (batch_size, self.artwork_generation.config.latent_dim)
@@ -231,6 +239,7 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
         weight_decay: Optional[float] = None,
         flatten_regions: bool = False,
         keep_lines: bool = False,
+        flats: Optional[bool] = None,
         output_type: str = "pil",
         return_dict: bool = True,
     ) -> Union[ArtWorkflowPipelineOutput, Tuple]:
@@ -273,6 +282,12 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
                 (`ColorizationImageProcessor.flatten_regions`, guided by `hints`). A 1-channel first stage only.
             keep_lines (`bool`, *optional*, defaults to `False`):
                 Copy the sketch's lines into every color stage exactly. A 1-channel first stage only.
+            flats (`bool`, *optional*):
+                The learned flats (the pipeline's `region_colorizer`, as [`FlatsPipeline`] with `hints`) are the flat
+                stage, the later stages are generated from them, and the last stage only shades them: each pixel's
+                brightness within ±15 % of its region's median ([`stablepaint.regions.shade_flats`]); the lines and
+                colors are the flats'. The flats model reads the strokes: no AdaIN optimization (`hint_steps` does not
+                apply). Defaults to the pipeline's `config.flats`. A 1-channel first stage only.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
             return_dict (`bool`, *optional*, defaults to `True`): Return an `ArtWorkflowPipelineOutput`, else a tuple
                 `(images, stages, latents)`.
@@ -280,34 +295,35 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
         # 1. Check inputs
         if output_type not in ("pil", "np", "pt"):
             raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}.")
-        if isinstance(hint_steps, bool) or not isinstance(hint_steps, int) or hint_steps < 0:
-            raise ValueError(f"`hint_steps` must be an int >= 0, got {hint_steps!r}.")
-        if isinstance(hint_learning_rate, bool) or not isinstance(hint_learning_rate, (int, float)):
-            raise TypeError(f"`hint_learning_rate` must be a number, got {hint_learning_rate!r}.")
-        if not hint_learning_rate > 0:
-            raise ValueError(f"`hint_learning_rate` must be positive, got {hint_learning_rate!r}.")
+        check_hint_arguments(hint_steps, hint_learning_rate)
         check_bool_options(flatten_regions=flatten_regions, keep_lines=keep_lines)
+        flats = resolve_flats(self, flats)
         line_options = flatten_regions or keep_lines
-        if line_options and self.artwork_generation.config.stage_channels[0] != 1:
+        if (line_options or flats) and self.artwork_generation.config.stage_channels[0] != 1:
             raise ValueError(
-                "`flatten_regions` and `keep_lines` read the lines of a 1-channel first stage (a sketch)."
+                "`flatten_regions`, `keep_lines` and `flats` read the lines of a 1-channel first stage (a sketch)."
             )
-        guided = hints is not None and hint_steps > 0
+        guided = hints is not None and hint_steps > 0 and not flats  # under flats, the flats model reads the strokes
         decay = adain_weight_decay(self.regularizer, use_learned_regularization, weight_decay) if guided else None
         # 2. Preprocess (the sketch and the hints together: one pass through the conditioning contract)
         first, original_sizes, strokes = self._preprocess(sketch, 0, height, width, "sketch", hints=hints)
         device, dtype = self.device, self.artwork_generation.dtype
         first = first.to(device=device, dtype=dtype)
         batch_size = first.shape[0]
-        latents = self._check_latents(latents, batch_size)
+        latents = check_latents(latents, batch_size, self.num_stages - 1, self.artwork_generation.config.latent_dim)
         # 3. Prepare latents
         latents = [
             self.prepare_latents(batch_size, generator, device, dtype) if z is None else z.to(device, dtype)
             for z in latents
         ]
-        # 4. Generate stage after stage, each color stage steered toward the strokes when there are hints
+        # 4. Generate stage after stage (over the learned flats as the flat stage with `flats`), each generated color
+        # stage steered toward the strokes when there are hints
         channels = self.artwork_generation.config.stage_channels
-        total = hint_steps * sum(c == 3 for c in channels[1:]) if guided else 0
+        flat_images = learned_flats(self, sketch, hints, "pil") if flats else None
+        given = {}
+        if flats and self.num_stages > 2:
+            given[1] = self._preprocess(flat_images, 1, height, width, "sketch")[0].to(device=device, dtype=dtype)
+        total = hint_steps * sum(c == 3 for k, c in enumerate(channels) if k > 0 and k not in given) if guided else 0
         strokes = [t.to(device=device, dtype=dtype) for t in strokes] if guided else None
         with self.progress_bar(total=total) if total else contextlib.nullcontext() as progress:
             stages, used_params = generate_stages(
@@ -319,6 +335,7 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
                 learning_rate=hint_learning_rate,
                 weight_decay=decay,
                 progress=progress,
+                given=given,
             )
         # 5. Postprocess
         outputs = self.image_processor.postprocess_stages(stages, output_type, original_sizes)
@@ -326,6 +343,8 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
             outputs = self.image_processor.refine_color_stages(
                 outputs, channels, sketch, hints, flatten_regions, keep_lines
             )
+        if flats:
+            outputs = workflow_flat_stages(outputs, flat_images, sketch)
         self.maybe_free_model_hooks()
         if not return_dict:
             return outputs[-1], outputs, latents

@@ -36,7 +36,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from stablepaint.training.gan import GAN_TASKS, colorizer_config
+from stablepaint.training.gan import GAN_TASKS, checkpoint_colorizer_config, colorizer_config
 from stablepaint.training.gan_weights import colorizer_from_checkpoint
 from stablepaint.training.records import TRAINING_ARGS_NAME, load_training_args, write_gan_model_card
 from stablepaint.training.utils import list_checkpoints
@@ -57,8 +57,9 @@ def parse_args(argv=None):
     parser.add_argument("--name", required=True, help="the shipped name, e.g. stenciltorch-adventurer")
     parser.add_argument(
         "--colorizer_config",
-        help="with --run: the colorizer's arguments (JSON), for a run that started from --pretrained_model_name_or_path "
-        f"(default: from the --colorizer_config and --resolution recorded in the checkpoint's {TRAINING_ARGS_NAME})",
+        help="with --run: the colorizer's arguments (JSON) (default: from the --colorizer_config and --resolution "
+        f"recorded in the checkpoint's {TRAINING_ARGS_NAME}, or the config of the recorded "
+        "--pretrained_model_name_or_path's colorizer)",
     )
     parser.add_argument(
         "--logs", nargs="+", default=None, help="with --pipeline: training folders whose logs/ the card sums"
@@ -143,6 +144,12 @@ def parse_args(argv=None):
         "chosen on a validation split, e.g. with `stablepaint evaluate --guidance-scale`",
     )
     parser.add_argument("--description", default=None, help="one line for `stablepaint models`")
+    parser.add_argument(
+        "--title",
+        default=None,
+        help="with --pipeline: the card's heading (default: the training card's, the run folder's name replaced by "
+        "--name)",
+    )
     parser.add_argument("--out", default=None, help="default: stablepaint/hub/shipped/<name>")
     args = parser.parse_args(argv)
     if args.run is not None and args.family is None:
@@ -246,18 +253,23 @@ def region_colorizer_of(flats_model: str):
     return region_colorizer.to(torch.float16)
 
 
-def flats_section(args, hint_regions: bool) -> str:
-    """The card's words on the learned flats stage of a `--pipeline` (the GAN card template has its own)."""
+def flats_section(args, hint_regions: bool, workflow: bool = False) -> str:
+    """The card's words on the learned flats stage of a `--pipeline` (the GAN card template has its own); `workflow`:
+    an ArtWorkflow, whose flat stage the flats become."""
     strokes = (
         "a stroked region keeping its stroke color" if args.keep_stroke_colors else "reading the strokes as inputs"
     )
     shading = " (which keeps the stroked regions in the stroke colors, `hint_regions=True`)" if hint_regions else ""
+    shader, source, own = "the diffusion sample only shades", "the sample", "the sample's own colors"
+    if workflow:
+        shader = "the flats are the workflow's flat stage: the final stage is generated from them and only shades"
+        source, own = "the generated final stage", "the workflow's own flat and final stages"
     return (
         f"This pipeline also holds `region_colorizer`, the learned flats model of `{args.flats_model}` (stablepaint's "
         "`FlatsPipeline`: a small transformer over the lineart's line-bounded regions). By default (`flats=True`) it "
-        f"decides every region's color, {strokes}, and the diffusion sample only shades on top: each pixel's "
-        f"brightness within ±15 % of its region's median in the sample{shading}, the lines and the colors from the "
-        "flats (`stablepaint.regions.shade_flats`). `flats=False` gives the sample's own colors.\n"
+        f"decides every region's color, {strokes}, and {shader} on top: each pixel's brightness within ±15 % of its "
+        f"region's median in {source}{shading}, the lines and the colors from the flats "
+        f"(`stablepaint.regions.shade_flats`). `flats=False` gives {own}.\n"
     )
 
 
@@ -334,9 +346,15 @@ def ship_pipeline(args) -> Path:
         attribution = "\n\n".join([_section_text(card, "Data attribution"), *lines])
         card = _replace_section(card, "Data attribution", attribution)
     if args.flats_model is not None:
-        card = _replace_section(card, "The learned flats stage", flats_section(args, pipe.config.hint_regions))
+        workflow = hasattr(pipe, "artwork_generation")
+        hint_regions = getattr(pipe.config, "hint_regions", False)
+        card = _replace_section(card, "The learned flats stage", flats_section(args, hint_regions, workflow))
+    if args.title:
+        card = re.sub(r"^# .*$", lambda _: f"# {args.title}", card, count=1, flags=re.MULTILINE)
     if args.evaluation:
-        text = "`stablepaint evaluate` on the held-out samples:\n\n" + Path(args.evaluation).read_text()
+        text = Path(args.evaluation).read_text()
+        if not text.lstrip().startswith("`benchmarks/"):  # a table of `stablepaint evaluate` (results.md)
+            text = "`stablepaint evaluate` on the held-out samples:\n\n" + text
         card = _replace_section(card, "Evaluation", text)
     if args.license:
         card = re.sub(r"^license: .*$", f"license: {args.license}", card, count=1, flags=re.MULTILINE)
@@ -353,7 +371,8 @@ def ship_pipeline(args) -> Path:
 
 def shipped_colorizer_config(args, record, task) -> dict:
     """The colorizer's arguments: `--colorizer_config` (with the recorded `--resolution` as `sample_size` unless it
-    gives one), else those the training script built from the recorded flags."""
+    gives one), else those the training script built from the recorded flags (or, for a run that started from
+    `--pretrained_model_name_or_path`, that pipeline's colorizer's)."""
     if record.feature_extractor or record.feature_extractor_config:
         raise ValueError(
             "the run trained with a semantic feature extractor (F1): this script ships colorizers without"
@@ -362,12 +381,7 @@ def shipped_colorizer_config(args, record, task) -> dict:
         return colorizer_config(
             argparse.Namespace(**{**vars(record), "colorizer_config": args.colorizer_config}), task
         )
-    if record.pretrained_model_name_or_path:
-        raise ValueError(
-            f"the run started from --pretrained_model_name_or_path {record.pretrained_model_name_or_path!r}, whose "
-            "colorizer's config is not recorded: give it with --colorizer_config"
-        )
-    return colorizer_config(record, task)
+    return checkpoint_colorizer_config(record, task)  # a warm-started run: its starting pipeline's, converted
 
 
 def main(argv=None) -> Path:

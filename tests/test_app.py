@@ -324,6 +324,25 @@ def test_workflow_runs_are_steered_by_the_hints_and_stay_editable():
     assert (final[line] == 0).all()
 
 
+def test_workflow_runs_take_the_learned_flats_choice():
+    from stablepaint import RegionColorizer
+
+    app = ColorizationApp({"tiny workflow": "unused"})
+    torch.manual_seed(0)
+    region_colorizer = RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)
+    pipe = ArtWorkflowPipeline(**workflow_components(), region_colorizer=region_colorizer, flats=True)
+    pipe.set_progress_bar_config(disable=True)
+    app._pipelines["tiny workflow"] = pipe
+    lineart = editor(lineart_background(32, 32))
+    sketch = lineart_background(32, 32)[..., 0]
+    default = app.colorize("tiny workflow", lineart, seed=1)  # the model's default: flats on
+    own = app.colorize("tiny workflow", lineart, seed=1, flats=False)
+    direct = pipe.generate(sketch, generator=torch.Generator().manual_seed(1))
+    assert np.array_equal(np.asarray(default.gallery[1][0]), np.asarray(direct.stages[1][0]))  # the flats
+    assert not np.array_equal(np.asarray(own.gallery[1][0]), np.asarray(default.gallery[1][0]))
+    assert default.workflow_state is not None and own.workflow_state is not None
+
+
 def test_extract_lineart_from_a_color_drawing(illustration):
     app = ColorizationApp({"tiny": "flat-fill"})
     lineart = app.extract_lineart(np.asarray(illustration), sigma=0.5)

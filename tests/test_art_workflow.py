@@ -625,3 +625,67 @@ def test_workflow_blocks_stay_importable_from_models_workflow():
     # the saved pipelines record the ModelMixin classes under this module path
     for name in ("ArtWorkflowGenerationModel", "ArtWorkflowInferenceModel", "ArtWorkflowRegularizer"):
         assert getattr(workflow, name).__module__ == "stablepaint.models.workflow"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The learned flats as the flat stage
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_learned_flats_are_the_flat_stage_and_the_final_stage_shades_them(tmp_path):
+    from stablepaint import FlatsPipeline, RegionColorizer
+
+    torch.manual_seed(0)
+    region_colorizer = RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)
+    pipe = ArtWorkflowPipeline(**get_dummy_components(), region_colorizer=region_colorizer)
+    pipe.set_progress_bar_config(disable=True)
+    sketch, hints = stroke_inputs()
+    latents = pipe.generate(sketch, generator=torch.Generator().manual_seed(0), output_type="pt").latents
+    flats = np.asarray(
+        FlatsPipeline(region_colorizer, keep_stroke_colors=False)(sketch, hints=hints).images[0], np.float32
+    )
+    plain = pipe.generate(sketch, latents=latents, hints=hints, hint_steps=3, output_type="np")  # config.flats off
+    out = pipe.generate(sketch, latents=latents, hints=hints, hint_steps=3, flats=True, output_type="np")
+    np.testing.assert_allclose(out.stages[1][0] * 255, flats, atol=1e-3)  # the flat stage is the flats
+    final = out.images[0] * 255
+    lines = sketch < 128
+    np.testing.assert_allclose(final[lines], flats[lines], atol=1e-3)
+    assert np.all(np.abs(final - flats) <= 0.15 * flats + 1)  # the flats' colors, the final stage's light ±15 %
+    assert np.abs(plain.images[0] * 255 - flats).mean() > 4 * np.abs(final - flats).mean()
+    # the strokes reach the output through the flats model only: no AdaIN optimization under flats
+    unsteered = pipe.generate(sketch, latents=latents, hints=hints, hint_steps=0, flats=True, output_type="np")
+    np.testing.assert_array_equal(unsteered.images, out.images)
+    # the final stage was generated from the flats, not from the network's own flat stage
+    assert not torch.equal(out.stage_tensors[1], plain.stage_tensors[1])
+    assert not torch.equal(out.stage_tensors[2], plain.stage_tensors[2])
+    # the setting and the flats model are saved with the pipeline; PIL outputs are the same images (to the 8-bit
+    # rounding of the shading source)
+    pipe.register_to_config(flats=True)
+    pipe.save_pretrained(tmp_path)
+    loaded = ArtWorkflowPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.config.flats is True and isinstance(loaded.region_colorizer, RegionColorizer)
+    again = loaded.generate(sketch, latents=latents, hints=hints, hint_steps=3)
+    np.testing.assert_allclose(np.asarray(again.images[0], np.float32), final, atol=2.5)
+    # without strokes the flats model still decides every region
+    free = loaded.generate(sketch, latents=latents, output_type="np")
+    free_flats = np.asarray(FlatsPipeline(region_colorizer, keep_stroke_colors=False)(sketch).images[0], np.float32)
+    np.testing.assert_allclose(free.stages[1][0] * 255, free_flats, atol=1e-3)
+
+
+def test_learned_flats_errors_name_the_argument():
+    from stablepaint import RegionColorizer
+
+    sketch, _ = stroke_inputs()
+    with pytest.raises(ValueError, match="has none: load one"):
+        make_pipe().generate(sketch, flats=True)
+    with pytest.raises(ValueError, match="`flats=True` needs a `region_colorizer`"):
+        ArtWorkflowPipeline(**get_dummy_components(), flats=True)
+    region_colorizer = RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)
+    with pytest.raises(ValueError, match="1-channel first stage"):
+        ArtWorkflowPipeline(**get_dummy_components((3, 3)), region_colorizer=region_colorizer, flats=True)
+    rgb_first = ArtWorkflowPipeline(**get_dummy_components((3, 3)), region_colorizer=region_colorizer)
+    with pytest.raises(ValueError, match="`flats` read the lines of a 1-channel first stage"):
+        rgb_first.generate(np.zeros((SIZE, SIZE, 3), np.uint8), flats=True)
+    with pytest.raises(TypeError, match="`flats` must be a bool"):
+        ArtWorkflowPipeline(**get_dummy_components(), region_colorizer=region_colorizer).generate(sketch, flats="yes")

@@ -111,6 +111,48 @@ def test_training_all_phase_two_processes_with_resume(run_accelerate, train_fold
     assert (output / "discriminators" / "config.json").is_file()
     card = (output / "README.md").read_text()
     assert "library_name: diffusers" in card and "CC BY 4.0" in card
+    # the last checkpoint read back as a pipeline (checkpoint selection and export) is the exported one
+    from stablepaint.training.workflow import art_workflow_from_checkpoint
+
+    loaded = art_workflow_from_checkpoint(output / "checkpoint-4")
+    for name in ("artwork_generation", "workflow_inference"):
+        reference = getattr(pipe, name).state_dict()
+        assert all(torch.equal(value, reference[key]) for key, value in getattr(loaded, name).state_dict().items())
+    assert not loaded.artwork_generation.training
+
+
+@pytest.mark.slow
+def test_eval_splits_scores_workflow_checkpoints_and_chooses_their_default(run_accelerate, train_folder, tmp_path):
+    """`benchmarks/eval_splits.py --family art_workflow`: a workflow run's checkpoints scored on the validation split
+    (raw network: hints steer it through the AdaIN optimization), and the default call chosen among those it takes."""
+    import json
+    import subprocess
+    import sys
+
+    if not (REPO.parent / "shared" / "data" / "openmoji").is_dir():
+        pytest.skip("../shared/data is not beside the checkout")
+    from stablepaint import FlatsPipeline, RegionColorizer
+
+    output = tmp_path / "all"
+    _run_phase(run_accelerate, train_folder, output, "all", 2)
+    torch.manual_seed(0)
+    FlatsPipeline(RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)).save_pretrained(
+        tmp_path / "flats"
+    )
+    command = [sys.executable, str(REPO / "benchmarks" / "eval_splits.py"), "--run", str(output), "--family"]
+    command += ["art_workflow", "--split", "validation", "--limit", "1", "--threads", "1", "--out", str(tmp_path)]
+    _check(subprocess.run([*command, "--name", "chosen.json"], capture_output=True, text=True, timeout=900, cwd=REPO))
+    report = json.loads((tmp_path / "chosen.json").read_text())
+    assert sorted(report["checkpoints"]) == ["checkpoint-2"] and report["chosen"] == "checkpoint-2"
+    default = [*command, "--name", "default.json", "--checkpoint", "checkpoint-2", "--choose-default"]
+    _check(subprocess.run([*default, "--flats-model", str(tmp_path / "flats")], capture_output=True, text=True,
+                          timeout=900, cwd=REPO))  # fmt: skip
+    report = json.loads((tmp_path / "default.json").read_text())
+    calls = ["raw network", "flatten_regions", "flats, shaded by the raw network"]  # no in-painting: no hint_regions
+    for name in ("adventurer", "openmoji"):
+        assert sorted(report[name]["hints"]) == sorted(["flat fill", *calls])
+        assert report[name]["hints"]["flats, shaded by the raw network"]["lines"] >= 0.99  # the flats' lines
+    assert report["chosen_default"] in calls
 
 
 def _tiny_pipeline(folder):
@@ -154,12 +196,16 @@ def test_training_generation_phase_two_processes_with_resume(run_accelerate, tra
     assert "Resuming from" in log
     trained, before = ArtWorkflowPipeline.from_pretrained(output), ArtWorkflowPipeline.from_pretrained(base)
     # The inference nets are frozen in the generation phase (they only carry the cycle loss); the generators train
-    for a, b in zip(trained.workflow_inference.parameters(), before.workflow_inference.parameters()):
-        assert torch.equal(a, b)
-    assert any(
-        not torch.equal(a, b)
-        for a, b in zip(trained.artwork_generation.parameters(), before.artwork_generation.parameters())
-    )
+    from stablepaint.training.workflow import art_workflow_from_checkpoint
+
+    checkpoint = art_workflow_from_checkpoint(output / "checkpoint-2")  # its model.safetensors: the generators
+    for pipe in (trained, checkpoint):
+        for a, b in zip(pipe.workflow_inference.parameters(), before.workflow_inference.parameters()):
+            assert torch.equal(a, b)
+        assert any(
+            not torch.equal(a, b)
+            for a, b in zip(pipe.artwork_generation.parameters(), before.artwork_generation.parameters())
+        )
 
 
 @pytest.mark.slow

@@ -269,6 +269,13 @@ def test_paintstorch_training_accepts_a_stenciltorch_pipeline_converted(tmp_path
 
     expected = paintstorch_from_stenciltorch(StencilTorchPipeline.from_pretrained(folder).colorizer).state_dict()
     assert all(torch.equal(colorizer.state_dict()[k], expected[k]) for k in expected)
+    # the checkpoints of such a run are read back with the converted colorizer's config (it is not in the flags)
+    from stablepaint.models import PaintsTorchGenerator
+    from stablepaint.training.gan import checkpoint_colorizer_config
+
+    config = checkpoint_colorizer_config(args, module.TASK)
+    assert PaintsTorchGenerator(**config).state_dict().keys() == expected.keys()
+    assert config["in_channels"] == 1 and config == {k: v for k, v in colorizer.config.items() if k[0] != "_"}
 
 
 @pytest.mark.slow

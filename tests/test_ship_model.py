@@ -248,6 +248,25 @@ def test_ship_model_guidance_scale_needs_a_guided_pipeline(tmp_path):
     with pytest.raises(ValueError, match="has no `hint_regions`"):
         ship.main(argv + ["--hint_regions", "--out", str(tmp_path / "w")])
     assert not (tmp_path / "w").exists()
+    # the learned flats stage joins an ArtWorkflow as its flat stage: on by default, its section names the workflow
+    from stablepaint import FlatsPipeline, RegionColorizer
+
+    torch.manual_seed(0)
+    FlatsPipeline(RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)).save_pretrained(
+        tmp_path / "flats"
+    )
+    evaluation = tmp_path / "splits.md"
+    evaluation.write_text("`benchmarks/eval_splits.py`, `test` split.\n\n| call | region |\n|---|---:|\n| x | 1.0 |\n")
+    flags = ["--flats_model", str(tmp_path / "flats"), "--title", "ArtWorkflow — both (`wf`)"]
+    out = ship.main(argv + flags + ["--evaluation", str(evaluation), "--out", str(tmp_path / "wf")])
+    loaded = ArtWorkflowPipeline.from_pretrained(out)
+    assert loaded.config.flats is True and loaded.config.keep_stroke_colors is False
+    assert isinstance(loaded.region_colorizer, RegionColorizer)
+    card = (out / "README.md").read_text()
+    assert "the flats are the workflow's flat stage: the final stage is generated from them" in card
+    assert "diffusion" not in card.split("## The learned flats stage")[1]
+    assert "\n# ArtWorkflow — both (`wf`)\n" in card and "\n# A workflow\n" not in card
+    assert "## Evaluation\n\n`benchmarks/eval_splits.py`, `test` split." in card  # its own source line, no other
 
 
 def write_logs(run: Path, steps: int, loss: float = 1.0) -> None:
@@ -269,12 +288,20 @@ def test_ship_model_refuses_a_checkpoint_without_its_training_record(tmp_path):
     with pytest.raises(FileNotFoundError, match=f"checkpoint-20/{TRAINING_ARGS_NAME}"):
         ship.main(argv + ["--out", str(tmp_path / "s")])
     assert not (tmp_path / "s").exists()
-    # A run that started from another pipeline: its colorizer's config is not in the record, so it must be given.
+    # A run that started from another pipeline: its colorizer's config is that pipeline's, read from the record's
+    # --pretrained_model_name_or_path (unreachable: a clear error naming it), or given with --colorizer_config.
     record = json.loads((run / "checkpoint-10" / TRAINING_ARGS_NAME).read_text())
-    record.update(colorizer_config=None, pretrained_model_name_or_path="someone/stenciltorch")
+    record.update(colorizer_config=None, pretrained_model_name_or_path=str(tmp_path / "missing"))
     (run / "checkpoint-10" / TRAINING_ARGS_NAME).write_text(json.dumps(record))
-    with pytest.raises(ValueError, match="--colorizer_config"):
+    with pytest.raises(ValueError, match="pretrained_model_name_or_path"):
         ship.main(argv + ["--checkpoint", "checkpoint-10", "--out", str(tmp_path / "s")])
+    from stablepaint import StencilTorchPipeline
+
+    StencilTorchPipeline(colorizer=tiny_generator(in_channels=5)).save_pretrained(tmp_path / "base")
+    record.update(pretrained_model_name_or_path=str(tmp_path / "base"))
+    (run / "checkpoint-10" / TRAINING_ARGS_NAME).write_text(json.dumps(record))
+    out = ship.main(argv + ["--checkpoint", "checkpoint-10", "--out", str(tmp_path / "s")])
+    assert StencilTorchPipeline.from_pretrained(out).colorizer.config.in_channels == 5
 
 
 @pytest.mark.slow

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import math
 import os
 from pathlib import Path
 
@@ -50,8 +49,6 @@ from stablepaint.losses import (
 from stablepaint.models.perceptual import VGG16Features
 from stablepaint.models.workflow import (
     ArtWorkflowDiscriminators,
-    ArtWorkflowGenerationModel,
-    ArtWorkflowInferenceModel,
     ArtWorkflowRegularizer,
     adain_update,
     init_adam_state,
@@ -77,6 +74,7 @@ from stablepaint.training.utils import (
     training_schedule,
     validation_grid,
 )
+from stablepaint.training.workflow import build_art_workflow
 
 logger = logging.getLogger(__name__)
 
@@ -212,34 +210,6 @@ DEFAULT_ATTRIBUTION = (
     'DiceBear "Adventurer" by Lisa Wischofsky, licensed CC BY 4.0 (https://www.dicebear.com/styles/adventurer/), '
     "generated with `@dicebear/collection@9` (code MIT)."
 )
-
-
-def build_pipeline(args) -> ArtWorkflowPipeline:
-    if args.pretrained_model_name_or_path is not None:
-        pipe = ArtWorkflowPipeline.from_pretrained(args.pretrained_model_name_or_path)
-        if list(pipe.artwork_generation.config.stage_channels) != list(args.stage_channels):
-            raise ValueError(
-                f"the pretrained pipeline has stage_channels {pipe.artwork_generation.config.stage_channels}, the flags "
-                f"{args.stage_channels}."
-            )
-        return pipe
-    downs = args.inference_downs or min(8, int(math.log2(args.resolution)))
-    generation = ArtWorkflowGenerationModel(
-        stage_channels=tuple(args.stage_channels),
-        stage_names=tuple(args.stage_names),
-        latent_dim=args.latent_dim,
-        base_channels=args.base_channels,
-        num_downsample=args.num_downsample,
-        num_res_blocks=args.num_res_blocks,
-        mlp_dim=args.mlp_dim,
-        encoder_channels=args.encoder_channels,
-        encoder_blocks=args.encoder_blocks,
-        sample_size=args.resolution,
-    )
-    inference = ArtWorkflowInferenceModel(
-        stage_channels=tuple(args.stage_channels), base_channels=args.inference_channels, num_downs=downs
-    )
-    return ArtWorkflowPipeline(artwork_generation=generation, workflow_inference=inference)
 
 
 def build_discriminators(args) -> ArtWorkflowDiscriminators:
@@ -466,7 +436,7 @@ def main(args):
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     accelerator = make_accelerator(args)
-    pipe = build_pipeline(args)
+    pipe = build_art_workflow(args)
     generation, inference = pipe.artwork_generation, pipe.workflow_inference
     discriminators = build_discriminators(args)
     phase = args.phase

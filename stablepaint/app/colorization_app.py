@@ -193,7 +193,7 @@ class ColorizationApp:
         with self._lock:
             if kind == "workflow":
                 return self._run_workflow(
-                    model, pipe, lineart_image, generator, hints_image, bool(keep_lines), bool(flatten_regions)
+                    model, pipe, lineart_image, generator, hints_image, bool(keep_lines), bool(flatten_regions), flats
                 )
             kwargs = {
                 "hints": hints_image,
@@ -223,10 +223,20 @@ class ColorizationApp:
         return AppResult(image=images[0], gallery=gallery, message=message, layers=layers)
 
     def _run_workflow(
-        self, model: str, pipe, sketch: PIL.Image.Image, generator, hints=None, keep_lines=False, flatten_regions=False
+        self,
+        model: str,
+        pipe,
+        sketch: PIL.Image.Image,
+        generator,
+        hints=None,
+        keep_lines=False,
+        flatten_regions=False,
+        flats=None,
     ) -> AppResult:
-        """Generate every stage from the sketch, steered by the hints (AdaIN optimization) when there are some, and
-        keep an editable state (latents and AdaIN parameters)."""
+        """Generate every stage from the sketch, steered by the hints (AdaIN optimization, or the learned flats as the
+        flat stage with `flats`; `None`: the model's default) when there are some, and keep an editable state (latents
+        and AdaIN parameters)."""
+        kwargs = {} if flats is None else {"flats": bool(flats)}
         out = pipe.generate(
             sketch,
             hints=hints,
@@ -234,6 +244,7 @@ class ColorizationApp:
             keep_lines=keep_lines,
             flatten_regions=flatten_regions,
             output_type="pil",
+            **_supported_kwargs(pipe, kwargs),
         )
         # The state `edit` takes, built from the generation as `invert` builds it from an artwork (its stages as
         # generated: with the region refinement and the lines when asked).

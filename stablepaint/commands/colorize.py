@@ -156,8 +156,8 @@ class ColorizeCommand(BaseStablepaintCommand):
             "--flats",
             action=argparse.BooleanOptionalAction,
             default=None,
-            help="a PaintsTorch, StencilTorch or StablePaint with a learned flats model: it decides every region's color "
-            "and the network only shades on top (default: the model's own setting)",
+            help="a PaintsTorch, StencilTorch, StablePaint or ArtWorkflow with a learned flats model: it decides every "
+            "region's color and the network only shades on top (default: the model's own setting)",
         )
         colorize.add_argument(
             "--extract-lineart", action="store_true", help="LINEART is a drawing: extract its lineart first (xDoG)"

@@ -143,6 +143,7 @@ def generate_stages(
     learning_rate: float = 0.1,
     weight_decay: Optional[WeightDecay] = None,
     progress=None,
+    given: Optional[Dict[int, torch.Tensor]] = None,
 ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     r"""Generate every stage from the first one, stage after stage (§3.1, Eq. 1). With `strokes`, the AdaIN
     parameters `p = MLP(z)` of each 3-channel stage first get the increment Algorithm 1 finds against the partial
@@ -159,6 +160,9 @@ def generate_stages(
             Of the optimization of each color stage.
         weight_decay (`Callable`, *optional*): `(transition, adain_params) -> λ` (see `adain_weight_decay`).
         progress (*optional*): A progress bar, updated once per optimization step.
+        given (`Dict[int, torch.Tensor]`, *optional*): Stages that are not generated but taken as they are (stage
+            index → `(B, C_k, H, W)` in [-1, 1], e.g. the learned flats as the flat stage); the later stages are
+            generated from them. Their AdaIN parameters are `MLP(z)`, not optimized.
 
     Returns:
         `Tuple[List[torch.Tensor], List[torch.Tensor]]`: the `S` stages and the AdaIN parameters each transition
@@ -166,8 +170,13 @@ def generate_stages(
     """
     stages, used_params = [first_stage], []
     channels = generation.config.stage_channels
+    given = given or {}
     for k, generator_k in enumerate(generation.generators):
         params = generator_k.adain_params(latents[k])
+        if k + 1 in given:
+            stages.append(given[k + 1])
+            used_params.append(params.detach())
+            continue
         if strokes is not None and channels[k + 1] == 3:
             target, stroke = strokes
             delta = optimize_adain_increment(
@@ -237,6 +246,30 @@ def fit_stages(
         params.append(base + delta)
         increments.append(delta)
     return stages, latents, params, increments
+
+
+def check_hint_arguments(hint_steps: int, hint_learning_rate: float) -> None:
+    """Raise a clear error on the hint-steering arguments of `ArtWorkflowPipeline.generate` that do not fit."""
+    if isinstance(hint_steps, bool) or not isinstance(hint_steps, int) or hint_steps < 0:
+        raise ValueError(f"`hint_steps` must be an int >= 0, got {hint_steps!r}.")
+    if isinstance(hint_learning_rate, bool) or not isinstance(hint_learning_rate, (int, float)):
+        raise TypeError(f"`hint_learning_rate` must be a number, got {hint_learning_rate!r}.")
+    if not hint_learning_rate > 0:
+        raise ValueError(f"`hint_learning_rate` must be positive, got {hint_learning_rate!r}.")
+
+
+def check_latents(latents, batch_size: int, num: int, dim: int) -> list:
+    """`latents` of a `generate` call as a list of `num` entries (one per transition), each `None` or a
+    `(batch_size, dim)` tensor; raises a clear error otherwise."""
+    if latents is None:
+        return [None] * num
+    if not isinstance(latents, (list, tuple)) or len(latents) != num:
+        raise ValueError(f"`latents` must be a list of {num} tensors (or None entries), one per transition.")
+    for k, latent in enumerate(latents):
+        if latent is not None and (not isinstance(latent, torch.Tensor) or tuple(latent.shape) != (batch_size, dim)):
+            shape = tuple(latent.shape) if isinstance(latent, torch.Tensor) else type(latent).__name__
+            raise ValueError(f"`latents[{k}]` must be a tensor of shape ({batch_size}, {dim}), got {shape}.")
+    return list(latents)
 
 
 def check_adain_arguments(

@@ -243,6 +243,16 @@ def colorizer_config(args: argparse.Namespace, task: GANTask, feature_channels: 
     return config
 
 
+def checkpoint_colorizer_config(record: argparse.Namespace, task: "GANTask") -> dict:
+    """The generator arguments of a run's checkpoints, from its recorded flags: those of
+    `--pretrained_model_name_or_path`'s colorizer (converted as the run converted it) for a run that started from a
+    saved pipeline, else those built from `--colorizer_config` and `--resolution`."""
+    if not record.pretrained_model_name_or_path:
+        return colorizer_config(record, task)
+    colorizer, _ = load_pretrained_colorizer(record, task)
+    return {key: value for key, value in colorizer.config.items() if not key.startswith("_")}
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,9 @@
+"""Custom-pipeline entry point written by stablepaint: `pip install stablepaint`, then
+`DiffusionPipeline.from_pretrained(<this repository>, custom_pipeline=<this repository>, trust_remote_code=True)`."""
+
+from stablepaint.pipelines.pipeline_art_workflow import ArtWorkflowPipeline  # noqa: F401
+
+# diffusers re-executes a cached custom-pipeline module in place, so a process that loaded another stablepaint
+# pipeline from a `pipeline.py` still holds its class here: keep only this one for `find_pipeline_class`.
+for _other in [key for key in globals() if key.endswith("Pipeline") and key != "ArtWorkflowPipeline"]:
+    del globals()[_other]
