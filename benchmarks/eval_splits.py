@@ -1,8 +1,9 @@
-"""A colorizer (StencilTorch, PaintsTorch, StablePaint, ArtWorkflow) against the flat fill on the documented splits of both open
-datasets (`stablepaint.data.splits`), at 256², in the `none` (no strokes) and `hints` (1-10 synthetic strokes,
-`stablepaint evaluate`'s sampler) regimes. A diffusion pipeline samples `--steps` steps (default 20) with one seed
-per drawing, an ArtWorkflow samples its stage latents with one seed per drawing. Every model is run twice: its raw
-network (`hint_regions=False`, `flats=False`, no `flatten_regions`) and its default call (the pipeline's stored defaults, e.g. `hint_regions=True`, `flats=True`).
+"""A colorizer (StencilTorch, PaintsTorch, StablePaint, ArtWorkflow) against the flat fill on the documented splits of
+both open datasets (`stablepaint.data.splits`), at 256², in the `none` (no strokes) and `hints` (1-10 synthetic
+strokes, `stablepaint evaluate`'s sampler) regimes. A diffusion pipeline samples `--steps` steps (default 20) with one
+seed per drawing, an ArtWorkflow samples its stage latents with one seed per drawing. Every model is run twice: its
+raw network (`hint_regions=False`, `flats=False`, no `flatten_regions`) and its default call (the pipeline's stored
+defaults, e.g. `hint_regions=True`, `flats=True`).
 Per sample: region ΔE00, hint ΔE00 (at the stroke pixels) and lines kept; paired Wilcoxon signed-rank tests against
 the flat fill.
 
@@ -11,8 +12,8 @@ Three uses:
     # the held-out evaluation of a pipeline (never used to choose anything)
     python benchmarks/eval_splits.py --model stablepaint/hub/shipped/stenciltorch-adventurer-openmoji --split test
     # checkpoint selection on the validation split: every checkpoint of a run (EMA generator or UNet; `--family
-    # stablepaint` for a `--stage unet` run, `--family art_workflow` for train_art_workflow.py), scored by the mean over the datasets of its raw network's region ΔE00 /
-    # the flat fill's in the `hints` regime (lower is better)
+    # stablepaint` for a `--stage unet` run, `--family art_workflow` for train_art_workflow.py), scored by the mean
+    # over the datasets of its raw network's region ΔE00 / the flat fill's in the `hints` regime (lower is better)
     python benchmarks/eval_splits.py --run ../runs/stenciltorch-both --family stenciltorch --split validation \
         --limit 50 --name stenciltorch_checkpoints.json
     # the default call, chosen on the validation split among the candidate calls (`CANDIDATES`) of one checkpoint,

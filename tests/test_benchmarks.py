@@ -234,3 +234,52 @@ def test_clip_strokes_keeps_only_pixels_of_the_stroke_color():
     assert clipped[0, 3, 1].tolist() == [0, 1, 1, 1, 0, 0, 0, 0]  # only over the red half
     torch.testing.assert_close(clipped[:, :3], hints[:, :3])  # colors untouched
     assert hints[0, 3].sum() == 6  # the input is not modified
+
+
+def test_eval_splits_candidate_calls_are_those_each_pipeline_takes():
+    """`--choose-default` compares only calls a pipeline can make: `hint_regions` for in-painting networks,
+    `flatten_regions` for the others, `flats` with a flats model; each on top of the raw network's options."""
+    import torch
+    from test_art_workflow import get_dummy_components as workflow_components
+    from test_paintstorch_pipeline import get_dummy_components
+
+    from stablepaint import ArtWorkflowPipeline, PaintsTorchPipeline, RegionColorizer, StencilTorchPipeline
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from eval_splits import candidate_calls, first
+
+    torch.manual_seed(0)
+    flats = RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)
+    stencil = StencilTorchPipeline(
+        **get_dummy_components(StencilTorchPipeline, features=False), region_colorizer=flats
+    )
+    paints = PaintsTorchPipeline(**get_dummy_components(PaintsTorchPipeline, features=False))
+    workflow = ArtWorkflowPipeline(**workflow_components(), region_colorizer=flats)
+    raw = {"hint_regions": False, "flats": False, "flatten_regions": False}
+    assert candidate_calls(stencil) == {
+        "raw network": raw,
+        "hint_regions": {**raw, "hint_regions": True},
+        "flats, shaded by the raw network": {**raw, "flats": True},
+        "flats, shaded by hint_regions": {**raw, "hint_regions": True, "flats": True},
+    }
+    assert candidate_calls(paints) == {
+        "raw network": raw,
+        "flatten_regions": {**raw, "flatten_regions": True},
+    }
+    workflow_raw = {"flats": False, "flatten_regions": False}
+    assert candidate_calls(workflow) == {
+        "raw network": workflow_raw,
+        "flatten_regions": {**workflow_raw, "flatten_regions": True},
+        "flats, shaded by the raw network": {**workflow_raw, "flats": True},
+    }
+    # `--raw-limit`: the first samples of a split and their flat-fill metrics, sliced alike
+    data = {"samples": list("abcd"), "targets": torch.arange(4), "lines": torch.arange(4) * 2}
+    data["hints"] = {"none": torch.zeros(4, 4), "hints": torch.arange(4)}
+    flat = {"none": {"region": torch.arange(4) * 3}, "hints": {"region": torch.arange(4), "hint": torch.arange(4)}}
+    part, part_flat = first(data, flat, 2)
+    assert (
+        part["samples"] == ["a", "b"]
+        and part["lines"].tolist() == [0, 2]
+        and part["hints"]["hints"].tolist() == [0, 1]
+    )
+    assert part_flat["none"]["region"].tolist() == [0, 3] and len(part_flat["hints"]["hint"]) == 2
