@@ -207,6 +207,7 @@ def checkpoint_pipelines(run: Path, family: str, only=None):
     from stablepaint.training.utils import list_checkpoints
     from stablepaint.training.workflow import art_workflow_from_checkpoint
 
+    configs = {}  # a warm-started run's config comes from loading its starting pipeline: once per run, not per checkpoint
     for checkpoint in list_checkpoints(run):
         if only is not None and Path(checkpoint).name not in only:
             continue
@@ -215,7 +216,10 @@ def checkpoint_pipelines(run: Path, family: str, only=None):
             yield Path(checkpoint).name, load(checkpoint)
             continue
         task, record = GAN_TASKS[family], load_training_args(checkpoint)
-        config = checkpoint_colorizer_config(record, task)  # a warm-started run: its starting pipeline's
+        key = (record.pretrained_model_name_or_path, str(record.colorizer_config), record.resolution)
+        if key not in configs:
+            configs[key] = checkpoint_colorizer_config(record, task)
+        config = configs[key]
         colorizer = colorizer_from_checkpoint(config, Path(checkpoint), ema=record.use_ema)
         yield Path(checkpoint).name, task.pipeline_class(colorizer=colorizer, semantic_encoder=None)
 

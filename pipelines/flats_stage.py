@@ -66,7 +66,7 @@ def workflow_flat_stages(outputs: list, flats, sketch, threshold: int = 128) -> 
     ([`stablepaint.regions.shade_flats`]: the flats' colors, the generated stage's light within ±15 %)."""
     outputs = list(outputs)
     if len(outputs) > 2:
-        arrays, scale = output_arrays(flats)
+        arrays, _ = output_arrays(flats)
         _, like_scale = output_arrays(outputs[1])
         if like_scale is not None:
             arrays = [array.astype(np.float32) / like_scale for array in arrays]
