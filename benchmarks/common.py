@@ -323,13 +323,14 @@ def color_metrics(images, targets: torch.Tensor, lines: torch.Tensor, hints: tor
     }
 
 
-def validation_hints(name: str, num_samples: int):
-    """The first `num_samples` drawings of the `validation` split of the open dataset `name` at 256² with the
-    evaluation's strokes (`hints` regime): `(samples, targets (B, 3, H, W), lineart (B, 1, H, W), hints (B, 4, H, W))`."""
+def validation_hints(name: str, num_samples: int, split: str = "validation"):
+    """The first `num_samples` drawings of the `split` split (`validation` by default) of the open dataset `name` at
+    256² with the evaluation's strokes (`hints` regime): `(samples, targets (B, 3, H, W), lineart (B, 1, H, W), hints
+    (B, 4, H, W))`."""
     from stablepaint.evaluation.samples import _image_tensor, load_samples
 
     data = REPO.parent / "shared" / "data" / name
-    samples = load_samples(data, num_samples=num_samples, resolution=256, regimes=["hints"], split="validation")
+    samples = load_samples(data, num_samples=num_samples, resolution=256, regimes=["hints"], split=split)
     return (
         samples,
         _image_tensor([s.image for s in samples], "RGB"),

@@ -3,9 +3,12 @@ pixels whose ground-truth color is the stroke's own (CIEDE2000 < 5), as a carefu
 stroke sampler, to check that the shipped setting (`keep_stroke_colors: false`, the network may override strokes) is
 not tuned to the noise of the first. `validation` split of each open dataset (100 drawings, 256², `hints` regime);
 flat fill, flats with stroked regions in their stroke color, and the shipped flats; hint and region ΔE00, paired
-Wilcoxon against the flat fill. Writes benchmarks/results/flats_clean_strokes.json.
+Wilcoxon against the flat fill. Writes benchmarks/results/flats_clean_strokes.json. `--model LABEL=PATH` adds a
+flats pipeline folder (e.g. a run's `best/`) to the comparison; `--split test` runs the held-out drawings instead
+(for the final figures of a model chosen on validation).
 
     python benchmarks/eval_flats_clean_strokes.py
+    python benchmarks/eval_flats_clean_strokes.py --model "stroke gate=flats-run/best" --out gate.json
 """
 
 from __future__ import annotations
@@ -36,17 +39,28 @@ def clip_strokes(hints: torch.Tensor, targets: torch.Tensor, max_delta_e: float 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-samples", type=int, default=100)
+    parser.add_argument("--split", default="validation", choices=("validation", "test"))
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="LABEL=PATH", help="A flats pipeline folder to compare too."
+    )
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "flats_clean_strokes.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     from PIL import Image
 
+    from stablepaint import FlatsPipeline
     from stablepaint.metrics.color import hint_fidelity, region_color_error
 
     methods = flats_methods()
+    for spec in args.model:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not path:
+            parser.error(f"--model must be LABEL=PATH, got {spec!r}")
+        methods[label] = FlatsPipeline.from_pretrained(path)
+        methods[label].set_progress_bar_config(disable=True)
     results = []
     for name in DATASETS:
-        samples, targets, lines, stroke_hints = validation_hints(name, args.num_samples)
+        samples, targets, lines, stroke_hints = validation_hints(name, args.num_samples, args.split)
         for strokes, hints in (
             ("thesis simulation", stroke_hints),
             ("clipped to their color", None),
@@ -68,7 +82,7 @@ def main(argv=None) -> int:
                 }
             base = metrics["flat fill"]
             for method, values in metrics.items():
-                row = {"dataset": name, "split": "validation", "strokes": strokes, "samples": int(kept.sum())}
+                row = {"dataset": name, "split": args.split, "strokes": strokes, "samples": int(kept.sum())}
                 row["method"] = method
                 row.update(against_reference(values, base))
                 results.append(row)

@@ -14,10 +14,17 @@ from stablepaint.pipelines.pipeline_utils import check_bool_options, repeat_item
 from stablepaint.regions import shade_flats
 from stablepaint.utils.image_io import output_arrays, rebuild_output
 
+#: The default largest relative change of brightness the network's shading makes to the flats.
+SHADING = 0.15
 
-def check_flats_components(region_colorizer: Optional[RegionColorizer], flats: bool, keep_stroke_colors: bool) -> None:
-    """The constructor's checks: `flats` on needs a `region_colorizer`."""
+
+def check_flats_components(
+    region_colorizer: Optional[RegionColorizer], flats: bool, keep_stroke_colors: bool, shading: float = SHADING
+) -> None:
+    """The constructor's checks: `flats` on needs a `region_colorizer`; `shading` is a number in [0, 1]."""
     check_bool_options(flats=flats, keep_stroke_colors=keep_stroke_colors)
+    if isinstance(shading, bool) or not isinstance(shading, (int, float)) or not 0 <= shading <= 1:
+        raise ValueError(f"`shading` must be a number in [0, 1] (0: the flats unshaded), got {shading!r}.")
     if region_colorizer is not None and not isinstance(region_colorizer, RegionColorizer):
         raise TypeError(f"`region_colorizer` must be a RegionColorizer, got {type(region_colorizer).__name__}.")
     if flats and region_colorizer is None:
@@ -57,13 +64,18 @@ def shade_learned_flats(pipe, images, lineart, hints, mask, image, output_type: 
     flats = learned_flats(pipe, lineart, hints, output_type, threshold, mask=mask, image=image)
     if len(flats) == 1 and len(images) > 1:
         flats = repeat_items(flats, len(images))
-    return shade_flats(images, flats, lineart, threshold=threshold, mask=mask)
+    return shade_flats(images, flats, lineart, threshold=threshold, mask=mask, strength=shading_of(pipe))
 
 
-def workflow_flat_stages(outputs: list, flats, sketch, threshold: int = 128) -> list:
+def shading_of(pipe) -> float:
+    """The pipeline's `config.shading` (`SHADING` for a config saved before it existed)."""
+    return float(getattr(pipe.config, "shading", SHADING))
+
+
+def workflow_flat_stages(outputs: list, flats, sketch, threshold: int = 128, shading: float = SHADING) -> list:
     """The postprocessed stages of a workflow generated over learned `flats` (PIL images at the sketch's size): the
     flat stage (the second of three or more) shows the flats, and the last stage becomes shading over them
-    ([`stablepaint.regions.shade_flats`]: the flats' colors, the generated stage's light within ±15 %)."""
+    ([`stablepaint.regions.shade_flats`]: the flats' colors, the generated stage's light within ±`shading`)."""
     outputs = list(outputs)
     if len(outputs) > 2:
         arrays, _ = output_arrays(flats)
@@ -71,5 +83,5 @@ def workflow_flat_stages(outputs: list, flats, sketch, threshold: int = 128) -> 
         if like_scale is not None:
             arrays = [array.astype(np.float32) / like_scale for array in arrays]
         outputs[1] = rebuild_output(outputs[1], arrays, like_scale)
-    outputs[-1] = shade_flats(outputs[-1], flats, sketch, threshold=threshold)
+    outputs[-1] = shade_flats(outputs[-1], flats, sketch, threshold=threshold, strength=shading)
     return outputs

@@ -39,9 +39,11 @@ from stablepaint.models.workflow_optimization import (
 from stablepaint.pipelines.art_workflow_editing import ArtWorkflowEditingMixin
 from stablepaint.pipelines.art_workflow_image_processing import ArtWorkflowImageProcessor
 from stablepaint.pipelines.flats_stage import (
+    SHADING,
     check_flats_components,
     learned_flats,
     resolve_flats,
+    shading_of,
     workflow_flat_stages,
 )
 from stablepaint.pipelines.pipeline_art_workflow_output import ArtWorkflowPipelineOutput, ArtWorkflowState
@@ -91,6 +93,8 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
             `model_index.json`); needs `region_colorizer` and a 1-channel first stage.
         keep_stroke_colors (`bool`, *optional*, defaults to `False`): Under `flats`, a stroked region keeps its
             majority stroke color (`FlatsPipeline`'s option); `False`: the flats model decides every region.
+        shading (`float`, *optional*, defaults to 0.15): Under `flats`, the largest relative change of brightness the
+            final stage's light makes to the flats (0: the flats alone).
     """
 
     call_method = "generate"  # generate(sketch, ...): each stage sampled from a latent
@@ -109,9 +113,10 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
         region_colorizer: Optional[RegionColorizer] = None,
         flats: bool = False,
         keep_stroke_colors: bool = False,
+        shading: float = SHADING,
     ):
         super().__init__()
-        check_flats_components(region_colorizer, flats, keep_stroke_colors)
+        check_flats_components(region_colorizer, flats, keep_stroke_colors, shading)
         if flats and artwork_generation.config.stage_channels[0] != 1:
             raise ValueError("`flats=True` reads the lines of a 1-channel first stage (a sketch).")
         if workflow_inference is not None and tuple(artwork_generation.config.stage_channels) != tuple(
@@ -135,7 +140,7 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
             perceptual=perceptual,
             region_colorizer=region_colorizer,
         )
-        self.register_to_config(flats=flats, keep_stroke_colors=keep_stroke_colors)
+        self.register_to_config(flats=flats, keep_stroke_colors=keep_stroke_colors, shading=float(shading))
         multiple_of = 2**artwork_generation.config.num_downsample
         if workflow_inference is not None:
             multiple_of = max(multiple_of, 2**workflow_inference.config.num_downs)
@@ -344,7 +349,7 @@ class ArtWorkflowPipeline(CustomPipelineMixin, DiffusionPipeline, ArtWorkflowEdi
                 outputs, channels, sketch, hints, flatten_regions, keep_lines
             )
         if flats:
-            outputs = workflow_flat_stages(outputs, flat_images, sketch)
+            outputs = workflow_flat_stages(outputs, flat_images, sketch, shading=shading_of(self))
         self.maybe_free_model_hooks()
         if not return_dict:
             return outputs[-1], outputs, latents

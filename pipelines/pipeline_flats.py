@@ -45,7 +45,8 @@ class FlatsPipeline(FlatFillPipeline):
             ones (a page with thousands of specks) take the color of the nearest region sent.
         keep_stroke_colors (`bool`, *optional*, defaults to `True`): A stroked region takes its majority stroke color
             (the strokes are constraints); `False`: the network decides every region, reading the strokes as inputs
-            (for drawings whose lines do not close every color area, where one region holds several colors).
+            (for drawings whose lines do not close every color area, where one region holds several colors); a
+            network with a `stroke_gate` then keeps, exactly, the stroke color of each stroked region it trusts.
     """
 
     model_cpu_offload_seq = "region_colorizer"
@@ -71,8 +72,11 @@ class FlatsPipeline(FlatFillPipeline):
         keep = np.argsort(-tokens.areas, kind="stable")[: self.config.max_regions]
         model = self.region_colorizer
         features = torch.from_numpy(tokens.features[keep])[None].to(model.device, model.dtype)
-        predicted = model(features).colors[0].float().cpu().numpy()
+        output = model(features)
+        predicted = output.colors[0].float().cpu().numpy()
         free = ~tokens.stroked[keep] if self.config.keep_stroke_colors else np.ones(len(keep), bool)
+        if output.trust is not None and not self.config.keep_stroke_colors:  # the network keeps the strokes it trusts
+            free &= ~(tokens.stroked[keep] & (output.trust[0].float().cpu().numpy() >= 0.5))
         colors[keep[free]] = np.round(np.clip(predicted[free], 0, 1) * 255).astype(np.uint8)
         dropped = np.ones(tokens.num_regions, bool)
         dropped[keep] = False

@@ -12,7 +12,7 @@ from stablepaint.image_processor import ColorizationImageProcessor
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import PaintsTorchGenerator
 from stablepaint.models.region_colorizer import RegionColorizer
-from stablepaint.pipelines.flats_stage import check_flats_components, resolve_flats, shade_learned_flats
+from stablepaint.pipelines.flats_stage import SHADING, check_flats_components, resolve_flats, shade_learned_flats
 from stablepaint.pipelines.paintstorch_fast_inference import FastInferenceMixin
 from stablepaint.pipelines.palette_layers import check_palette_options, finish_regions
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
@@ -54,6 +54,8 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
             `model_index.json`); needs `region_colorizer`.
         keep_stroke_colors (`bool`, *optional*, defaults to `False`): Under `flats`, a stroked region keeps its
             majority stroke color (`FlatsPipeline`'s option); `False`: the flats model decides every region.
+        shading (`float`, *optional*, defaults to 0.15): Under `flats`, the largest relative change of brightness the
+            generator's light makes to the flats (`stablepaint.regions.shade_flats`' `strength`; 0: the flats alone).
     """
 
     model_cpu_offload_seq = "semantic_encoder->colorizer->region_colorizer"
@@ -70,6 +72,7 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
         region_colorizer: Optional[RegionColorizer] = None,
         flats: bool = False,
         keep_stroke_colors: bool = False,
+        shading: float = SHADING,
     ):
         super().__init__()
         in_channels = colorizer.config.in_channels
@@ -86,11 +89,11 @@ class PaintsTorchPipeline(CustomPipelineMixin, FastInferenceMixin, DiffusionPipe
                 f"`semantic_encoder` gives {semantic_encoder.config.out_channels} channels but the `colorizer` reads "
                 f"{feature_channels}."
             )
-        check_flats_components(region_colorizer, flats, keep_stroke_colors)
+        check_flats_components(region_colorizer, flats, keep_stroke_colors, shading)
         self.register_modules(
             colorizer=colorizer, semantic_encoder=semantic_encoder, region_colorizer=region_colorizer
         )
-        self.register_to_config(flats=flats, keep_stroke_colors=keep_stroke_colors)
+        self.register_to_config(flats=flats, keep_stroke_colors=keep_stroke_colors, shading=float(shading))
         # The generator's encoder halves the resolution 4 times; hints live at 1/4 (thesis §IV.2.2.1).
         self.image_processor = ColorizationImageProcessor(multiple_of=16, hint_scale=4)
 

@@ -17,7 +17,7 @@ from stablepaint.image_processor import OUTPUT_TYPES, ColorizationImageProcessor
 from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
 from stablepaint.models.region_colorizer import RegionColorizer
 from stablepaint.models.stablepaint import StablePaintContextEncoder
-from stablepaint.pipelines.flats_stage import check_flats_components, resolve_flats, shade_learned_flats
+from stablepaint.pipelines.flats_stage import SHADING, check_flats_components, resolve_flats, shade_learned_flats
 from stablepaint.pipelines.palette_layers import check_palette_options, finish_regions
 from stablepaint.pipelines.pipeline_output import ColorizationPipelineOutput
 from stablepaint.pipelines.pipeline_utils import (
@@ -92,7 +92,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
             defaults to `strength=1` (the area to paint is repainted from noise).
         hint_regions (`bool`, *optional*, defaults to `False`):
             The `hint_regions` of a call that gives none (stored in `model_index.json`).
-        region_colorizer, flats, keep_stroke_colors: The learned flats stage, as for [`PaintsTorchPipeline`]: with
+        region_colorizer, flats, keep_stroke_colors, shading: The flats stage, as for [`PaintsTorchPipeline`]: with
             `flats=True` the flats model decides every region's color and the diffusion output only shades on top.
     """
 
@@ -117,6 +117,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         region_colorizer: Optional[RegionColorizer] = None,
         flats: bool = False,
         keep_stroke_colors: bool = False,
+        shading: float = SHADING,
     ):
         super().__init__()
         check_guidance_scale(default_guidance_scale, "default_guidance_scale")
@@ -126,7 +127,7 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
                 f"`context_strength={context_strength}` starts from the context encoder's latent: give a "
                 "`context_encoder`, or use `context_strength=1`."
             )
-        check_flats_components(region_colorizer, flats, keep_stroke_colors)
+        check_flats_components(region_colorizer, flats, keep_stroke_colors, shading)
         self.register_modules(
             vae=vae,
             unet=unet,
@@ -137,12 +138,10 @@ class StablePaintPipeline(CustomPipelineMixin, DiffusionPipeline, StableDiffusio
         )
         check_bool_options(hint_regions=hint_regions)
         self.register_to_config(
-            default_guidance_scale=float(default_guidance_scale),
-            context_strength=float(context_strength),
-            hint_regions=hint_regions,
-            flats=flats,
-            keep_stroke_colors=keep_stroke_colors,
+            default_guidance_scale=float(default_guidance_scale), context_strength=float(context_strength)
         )
+        self.register_to_config(hint_regions=hint_regions, flats=flats, keep_stroke_colors=keep_stroke_colors)
+        self.register_to_config(shading=float(shading))
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if getattr(self, "vae", None) else 8
         # The processor's working size is a multiple of 8 that the VAE and the 1/4 hint resolution both divide.
         multiple_of = math.lcm(8, self.vae_scale_factor, 4)

@@ -9,6 +9,7 @@ import torch
 from stablepaint.models.features import SemanticFeatureExtractor
 from stablepaint.models.paintstorch import PaintsTorchGenerator
 from stablepaint.models.region_colorizer import RegionColorizer
+from stablepaint.pipelines.flats_stage import SHADING
 from stablepaint.pipelines.pipeline_paintstorch import PaintsTorchPipeline
 from stablepaint.pipelines.pipeline_utils import check_bool_options
 
@@ -26,7 +27,7 @@ class StencilTorchPipeline(PaintsTorchPipeline):
         semantic_encoder ([`SemanticFeatureExtractor`], *optional*): F1, as for PaintsTorch.
         hint_regions (`bool`, *optional*, defaults to `False`): The `hint_regions` of a call that gives none (stored
             in `model_index.json`): fill the stroked regions with the stroke colors and in-paint the rest.
-        region_colorizer, flats, keep_stroke_colors: The learned flats stage, as for [`PaintsTorchPipeline`].
+        region_colorizer, flats, keep_stroke_colors, shading: The learned flats stage, as for [`PaintsTorchPipeline`].
     """
 
     expected_in_channels = 5
@@ -40,6 +41,7 @@ class StencilTorchPipeline(PaintsTorchPipeline):
         region_colorizer: Optional[RegionColorizer] = None,
         flats: bool = False,
         keep_stroke_colors: bool = False,
+        shading: float = SHADING,
     ):
         super().__init__(
             colorizer=colorizer,
@@ -47,6 +49,7 @@ class StencilTorchPipeline(PaintsTorchPipeline):
             region_colorizer=region_colorizer,
             flats=flats,
             keep_stroke_colors=keep_stroke_colors,
+            shading=shading,
         )
         check_bool_options(hint_regions=hint_regions)
         self.register_to_config(hint_regions=hint_regions)

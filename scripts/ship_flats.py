@@ -50,9 +50,64 @@ def evaluation_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def render_card(name: str, pipe, best: dict, args_record: dict, table: str, command: str, hours: float) -> str:
+def clean_strokes_table(report: dict) -> str:
+    """The markdown table of `benchmarks/eval_flats_clean_strokes.py --split test`'s report."""
+    lines = [
+        "| dataset (samples) | strokes | colorization | hint ΔE00 ↓ (× flat fill, p) | region ΔE00 ↓ (× flat fill, p) |",
+        "|---|---|---|---:|---:|",
+    ]
+    for row in report["results"]:
+        cells = [
+            f"{row[m]:.2f} ({row[m + '_ratio']:.2f}×"
+            + (f", {row[m + '_p']:.0e})" if row.get(m + "_p") is not None else ")")
+            for m in ("hint", "region")
+        ]
+        lines.append(
+            f"| {row['dataset']} ({row['samples']}) | {row['strokes']} | {row['method']} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
+def strokes_text(pipe) -> str:
+    if pipe.config.keep_stroke_colors:
+        return "a stroked region keeps its majority stroke color; the network decides every other region"
+    if pipe.region_colorizer.config.get("stroke_gate", False):
+        return (
+            "the network decides every region, stroked ones too, reading the strokes as inputs, and its stroke gate "
+            "decides per stroked region whether to keep the stroke color exactly (a stroke that stays on its color) "
+            "or to override it (a stroke that strayed over a line or was sampled on an outline)"
+        )
+    return "the network decides every region, stroked ones too, reading the strokes as inputs"
+
+
+def render_card(
+    name: str,
+    pipe,
+    best: dict,
+    args_record: dict,
+    table: str,
+    command: str,
+    hours: float,
+    clean_table: str = "",
+    previous_hours: float = 0.0,
+) -> str:
     config = pipe.region_colorizer.config
     parameters = sum(p.numel() for p in pipe.region_colorizer.parameters())
+    clean_draws = args_record.get("clean_draws") or 0
+    draws = f"{args_record.get('hint_draws')} stroke draws per pair (none, and 1–12 simulated strokes"
+    draws += " from the flat-color simplification or the raw illustration)"
+    if clean_draws:
+        draws += f" plus {clean_draws} draws of such strokes clipped to the pixels of their own color (CIEDE2000 < 5)"
+    start = args_record.get("pretrained_model_name_or_path")
+    before = f' (its "shipped" rows are `{start}` as it was before this run)' if start else ""
+    start = f"Continued from `{start}` (a fresh stroke gate). " if start else ""
+    cumulative = f", {hours + previous_hours:.1f} h with the run it continued" if previous_hours else ""
+    if clean_table:
+        clean_table = (
+            "\nThe same test drawings with a second sampler: the strokes above clipped to the pixels of their own color "
+            "(`benchmarks/eval_flats_clean_strokes.py --split test`), the strokes a careful user paints; hint ΔE00 and "
+            f"region ΔE00 with paired Wilcoxon p against the flat fill{before}:\n\n" + clean_table + "\n"
+        )
     return f"""---
 description: learned flat colors per line-bounded region (a transformer over region tokens), adventurer + openmoji
 library_name: diffusers
@@ -70,7 +125,7 @@ A `FlatsPipeline` of [stablepaint](https://github.com/stablepaint/stablepaint): 
 of a lineart becomes a token (position, size, shape, the strokes inside it), and a small transformer
 (`RegionColorizer`, {config.num_layers} layers, width {config.hidden_size}, {parameters / 1e6:.2f} M parameters)
 predicts the flat color of each region from all of them at once. `keep_stroke_colors:
-{str(pipe.config.keep_stroke_colors).lower()}` — {"a stroked region keeps its majority stroke color; the network decides every other region" if pipe.config.keep_stroke_colors else "the network decides every region, stroked ones too, reading the strokes as inputs"}.
+{str(pipe.config.keep_stroke_colors).lower()}` — {strokes_text(pipe)}.
 
 ## Usage
 
@@ -85,14 +140,13 @@ image = pipe(Image.open("lineart.png"), hints=Image.open("hints.png")).images[0]
 ## Training
 
 - Data: `../shared/data/adventurer` and `../shared/data/openmoji`, the `train` split of `stablepaint.data.splits`;
-  tokens of 6 stroke draws per pair (none, and 1–12 simulated strokes from the flat-color simplification or the raw
-  illustration), random stroke dropping ({args_record.get("drop_stroke_probability")}) and horizontal flips.
+  tokens of {draws}, random stroke dropping ({args_record.get("drop_stroke_probability")}) and horizontal flips.
 - Held out (never seen in training): the `test` split (adventurer ids 2400–2499; OpenMoji `crc32(group) % 10 == 0`
   and the drawings of `examples/`), used for the evaluation below only; the `validation` split (adventurer 2300–2399,
   OpenMoji bucket 1) chose the weights: step {best["step"]} of {args_record.get("max_train_steps")}, validation ΔE76
   {best["validation_delta_e76"]:.3f}.
-- Batch {args_record.get("train_batch_size")}, AdamW lr {args_record.get("learning_rate")} (cosine), weight decay
-  {args_record.get("weight_decay")}; about {hours:.1f} h on a shared 2-core CPU (token cache included).
+- {start}Batch {args_record.get("train_batch_size")}, AdamW lr {args_record.get("learning_rate")} (cosine), weight decay
+  {args_record.get("weight_decay")}; about {hours:.1f} h on a shared 2-core CPU (token cache included{cumulative}).
 - Exact command:
 
 ```bash
@@ -107,12 +161,13 @@ the strokes (hint), fraction of the lineart's ink kept dark, and the paired comp
 means, samples better, Wilcoxon signed-rank p). "raw network" is the network's color for every region, stroked ones too.
 
 {table}
-
+{clean_table}
 ## Limitations
 
-- It overrides strokes it judges wrong, sometimes a deliberate one (a thin red stroke in a mouth came out skin-colored
-  on the README example): `keep_stroke_colors=True` keeps every stroked region in its stroke color.
-- One color per region: shading is not modeled (shade on top with a StencilTorch given the flats as dense hints).
+- It overrides strokes it judges wrong, sometimes a deliberate one: `keep_stroke_colors=True` keeps every stroked
+  region in its stroke color.
+- One color per region: shading is not modeled (a PaintsTorch, StencilTorch, StablePaint or ArtWorkflow pipeline
+  holding this model as its `region_colorizer` shades on top, `flats=True`).
 - OpenMoji's lines do not close every color area: one region often holds several colors, which no single region
   color (nor the flat fill's) matches.
 - Trained on two styles of flat drawings (avatars, emoji); other styles are out of its distribution.
@@ -136,6 +191,12 @@ def main(argv=None) -> int:
     parser.add_argument("--evaluation", required=True, help="benchmarks/eval_flats.py's JSON report (test split)")
     parser.add_argument("--command", required=True, help="the exact training command")
     parser.add_argument("--hours", type=float, required=True, help="wall-clock hours of the run")
+    parser.add_argument(
+        "--clean_strokes_evaluation", default=None, help="benchmarks/eval_flats_clean_strokes.py's report (test split)"
+    )
+    parser.add_argument(
+        "--previous_hours", type=float, default=0.0, help="hours of the run --pretrained_model_name_or_path came from"
+    )
     parser.add_argument("--out", default=None, help="the shipped root (default: the package's)")
     args = parser.parse_args(argv)
     run = Path(args.run)
@@ -152,6 +213,10 @@ def main(argv=None) -> int:
         evaluation_table(report),
         args.command,
         args.hours,
+        clean_strokes_table(json.loads(Path(args.clean_strokes_evaluation).read_text()))
+        if args.clean_strokes_evaluation
+        else "",
+        args.previous_hours,
     )
     folder = save_shipped(pipe, args.name, card=card, root=args.out)
     print(f"shipped {folder}")

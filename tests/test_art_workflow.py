@@ -673,6 +673,28 @@ def test_learned_flats_are_the_flat_stage_and_the_final_stage_shades_them(tmp_pa
     np.testing.assert_allclose(free.stages[1][0] * 255, free_flats, atol=1e-3)
 
 
+def test_learned_flats_shading_strength_bounds_the_final_stage_light():
+    from stablepaint import FlatsPipeline, RegionColorizer
+
+    torch.manual_seed(0)
+    region_colorizer = RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)
+    sketch, hints = stroke_inputs()
+    flats = np.asarray(
+        FlatsPipeline(region_colorizer, keep_stroke_colors=False)(sketch, hints=hints).images[0], np.float32
+    )
+    changes = {}
+    for shading in (0.0, 0.3):
+        pipe = ArtWorkflowPipeline(**get_dummy_components(), region_colorizer=region_colorizer, shading=shading)
+        pipe.set_progress_bar_config(disable=True)
+        out = pipe.generate(sketch, hints=hints, flats=True, generator=torch.Generator().manual_seed(0))
+        final = np.asarray(out.images[0], np.float32)
+        assert np.all(np.abs(final - flats) <= shading * flats + 1)
+        changes[shading] = np.abs(final - flats).mean()
+    assert changes[0.0] <= 0.5 < changes[0.3]  # 0: the flats (to the 8-bit rounding); 0.3: the final stage's light
+    with pytest.raises(ValueError, match="`shading` must be a number"):
+        ArtWorkflowPipeline(**get_dummy_components(), region_colorizer=region_colorizer, shading=2)
+
+
 def test_learned_flats_errors_name_the_argument():
     from stablepaint import RegionColorizer
 

@@ -283,3 +283,24 @@ def test_eval_splits_candidate_calls_are_those_each_pipeline_takes():
         and part["hints"]["hints"].tolist() == [0, 1]
     )
     assert part_flat["none"]["region"].tolist() == [0, 3] and len(part_flat["hints"]["hint"]) == 2
+
+
+def test_eval_shading_chooses_the_lowest_mean_fid_above_zero_and_refuses_pipelines_without_flats(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from eval_shading import choose, main
+
+    def rows(fids):
+        return {label: {"fid": fid, "region": 1.0, "hint": 1.0, "lines": 1.0} for label, fid in fids.items()}
+
+    # 0 (the flats alone) and the flat fill are never chosen, however low their FID; the mean over the datasets decides
+    table = {
+        "adventurer": rows({"flat fill": 10.0, "0": 50.0, "0.05": 150.0, "0.1": 120.0, "0.15": 190.0}),
+        "openmoji": rows({"flat fill": 10.0, "0": 50.0, "0.05": 160.0, "0.1": 200.0, "0.15": 150.0}),
+    }
+    assert choose(table) == 0.05  # means 155, 160, 170
+    table["openmoji"]["0.1"]["fid"] = 170.0
+    assert choose(table) == 0.1  # means 155, 145, 170
+    with pytest.raises(SystemExit):
+        main(["--model", "flat-fill", "--limit", "1", "--out", str(tmp_path / "shading.json")])
+    with pytest.raises(SystemExit):
+        main(["--strengths", "0.1,2", "--limit", "1", "--out", str(tmp_path / "shading.json")])

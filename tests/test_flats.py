@@ -145,6 +145,58 @@ def test_flats_pipeline_without_keep_stroke_colors_lets_the_network_decide_strok
         FlatsPipeline(region_colorizer=_tiny_model(), keep_stroke_colors="no")
 
 
+def _gated_model(bias: float):
+    """A tiny model with a stroke gate whose trust is `sigmoid(bias)` for every region."""
+    torch.manual_seed(0)
+    model = RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2, stroke_gate=True)
+    with torch.no_grad():
+        model.gate.weight.zero_()
+        model.gate.bias.fill_(bias)
+    return model.eval()
+
+
+def test_region_colorizer_stroke_gate_outputs_trust_and_round_trips(tmp_path):
+    tokens = torch.randn(2, 5, NUM_FEATURES)
+    model = _gated_model(0.3)
+    with torch.no_grad():
+        output = model(tokens)
+        plain = _tiny_model()(tokens)
+    assert output.trust.shape == (2, 5) and ((output.trust > 0) & (output.trust < 1)).all()
+    torch.testing.assert_close(output.trust, torch.full((2, 5), torch.sigmoid(torch.tensor(0.3)).item()))
+    assert plain.trust is None and len(_tiny_model()(tokens, return_dict=False)) == 1
+    assert len(model(tokens, return_dict=False)) == 2
+    model.save_pretrained(tmp_path / "gated")
+    again = RegionColorizer.from_pretrained(tmp_path / "gated").eval()
+    assert again.config.stroke_gate is True
+    with torch.no_grad():
+        torch.testing.assert_close(again(tokens).trust, output.trust)
+        torch.testing.assert_close(again(tokens).colors, output.colors)
+
+
+def test_flats_pipeline_keeps_the_stroke_colors_its_gate_trusts():
+    lineart = Image.fromarray((_lineart() * 255).astype(np.uint8))
+    hints = np.zeros((48, 48, 4), np.uint8)
+    hints[12:16, 10:14] = (200, 30, 30, 255)
+    tokens = region_tokens(_lineart(), hints)
+    left, right = tokens.labels[20, 14], tokens.labels[20, 34]
+    trusting = FlatsPipeline(region_colorizer=_gated_model(5.0), keep_stroke_colors=False)
+    doubting = FlatsPipeline(region_colorizer=_gated_model(-5.0), keep_stroke_colors=False)
+    with torch.no_grad():
+        network = trusting.region_colorizer(torch.from_numpy(tokens.features)[None]).colors[0].numpy()
+    network = np.round(network * 255).astype(np.uint8)
+    assert not np.array_equal(network[left - 1], (200, 30, 30))
+    trusted, doubted = trusting.region_colors(tokens), doubting.region_colors(tokens)
+    assert trusted[left - 1].tolist() == [200, 30, 30]  # kept exactly
+    np.testing.assert_array_equal(doubted, network)  # overridden: the network's color
+    # the unstroked regions are the network's either way (the gate only acts on stroked regions)
+    np.testing.assert_array_equal(trusted[right - 1], network[right - 1])
+    image = np.asarray(trusting(lineart, hints=hints).images[0])
+    assert (image[tokens.labels == left] == (200, 30, 30)).all()
+    # keep_stroke_colors=True keeps every stroke whatever the gate says
+    kept = FlatsPipeline(region_colorizer=_gated_model(-5.0), keep_stroke_colors=True).region_colors(tokens)
+    assert kept[left - 1].tolist() == [200, 30, 30]
+
+
 def test_flats_pipeline_small_regions_beyond_max_regions_take_a_neighbor_color():
     lineart = Image.fromarray((_lineart() * 255).astype(np.uint8))
     pipe = FlatsPipeline(region_colorizer=_tiny_model(), max_regions=1)
@@ -244,6 +296,66 @@ def test_train_flats_selects_on_validation_and_resumes(tmp_path):
         torch.testing.assert_close(resumed[name], tensor)
     with pytest.raises(ValueError, match="max_train_steps"):
         train.parse_args(common + ["--output_dir", str(out), "--max_train_steps", "0"])
+
+
+def test_train_flats_clean_draws_and_stroke_gate(tmp_path):
+    train = _train_module()
+    # clean_pixels: 1 where the stroke color is the illustration's (CIEDE2000 < 5)
+    pixels = np.zeros((4, 4, 3), np.uint8)
+    pixels[:, :2] = (200, 30, 30)
+    hints = np.zeros((4, 4, 4), np.uint8)
+    hints[...] = (201, 30, 31, 255)
+    np.testing.assert_array_equal(train.clean_pixels(hints, pixels), np.repeat([[1, 1, 0, 0]], 4, 0))
+    _pairs_folder(tmp_path / "pairs")
+    args = [
+        "--train_data_dir", str(tmp_path / "pairs"),
+        "--cache_dir", str(tmp_path / "cache"),
+        "--output_dir", str(tmp_path / "run"),
+        "--resolution", "32",
+        "--hint_draws", "3",
+        "--clean_draws", "2",
+        "--stroke_gate",
+        "--hidden_size", "16", "--num_layers", "1", "--num_heads", "2",
+        "--train_batch_size", "4",
+        "--max_train_steps", "4",
+        "--validation_steps", "2",
+        "--num_workers", "1",
+    ]  # fmt: skip
+    parsed = train.parse_args(args)
+    assert parsed.supervise_stroked and parsed.total_draws == 5
+    best = train.main(parsed)
+    with np.load(tmp_path / "cache" / "pairs-32-3-clean2.npz") as cache:
+        strokes = cache["strokes"]
+    assert strokes.shape[0] == 5 and not strokes[0].any()  # draw 0 has no strokes
+    # a clean draw's strokes are those of a noisy draw clipped: they cover no more of a region than a stroke can
+    assert ((strokes[3:, :, 1] >= 0) & (strokes[3:, :, 1] <= 1)).all()
+    pipe = FlatsPipeline.from_pretrained(best)
+    assert pipe.region_colorizer.config.stroke_gate is True and pipe.config.keep_stroke_colors is False
+    # the loss: a trusted stroke (hard gate) is exact where it is the truth, far where it is not; the gate's
+    # cross-entropy is low when it trusts strokes that are the truth, high when it doubts them
+    tokens = torch.zeros(1, 2, NUM_FEATURES)
+    tokens[0, :, -5] = 1.0  # both regions stroked, in red (CIELAB / 100)
+    tokens[0, :, -3:] = torch.tensor([53.24, 80.09, 67.20]) / 100.0
+    padding = torch.zeros(1, 2, dtype=torch.bool)
+    mixed = torch.tensor([[[255, 0, 0], [0, 0, 255]]], dtype=torch.uint8)
+    with torch.no_grad():
+        errors, _ = train.region_errors(_gated_model(5.0), tokens, padding, mixed, hard=True)
+        assert errors[0, 0] < 0.5 and errors[0, 1] > 100
+        red = torch.tensor([[[255, 0, 0], [255, 0, 0]]], dtype=torch.uint8)
+        _, trusting = train.region_errors(_gated_model(5.0), tokens, padding, red)
+        _, doubting = train.region_errors(_gated_model(-5.0), tokens, padding, red)
+    assert trusting < 0.01 and doubting > 4.9
+    with pytest.raises(ValueError, match="clean_draws"):
+        train.parse_args(args[:-2] + ["--clean_draws", "-1"])
+    # training continues from a flats model without a gate: its weights, plus a fresh gate
+    FlatsPipeline(region_colorizer=_tiny_model(seed=3)).save_pretrained(tmp_path / "plain")
+    model = train.build_model(train.parse_args(args + ["--pretrained_model_name_or_path", str(tmp_path / "plain")]))
+    assert model.config.stroke_gate is True and model.gate is not None
+    for name, tensor in _tiny_model(seed=3).state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], tensor)
+    with pytest.raises(ValueError, match="no region colorizer"):
+        FlatFillPipeline().save_pretrained(tmp_path / "fill")
+        train.build_model(train.parse_args(args + ["--pretrained_model_name_or_path", str(tmp_path / "fill")]))
 
 
 def test_evaluation_samples_of_a_split(shared_data):

@@ -305,6 +305,33 @@ def test_learned_flats_stage_decides_the_colors_and_the_generator_shades(pipelin
     np.testing.assert_array_equal(again, result)
 
 
+@pytest.mark.parametrize("pipeline_class", PIPELINES)
+def test_learned_flats_shading_strength_bounds_the_light(pipeline_class, tmp_path):
+    from stablepaint import FlatsPipeline, RegionColorizer
+
+    torch.manual_seed(0)
+    region_colorizer = RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2)
+    components = get_dummy_components(pipeline_class, features=False)
+    inputs = get_dummy_inputs()
+    flats = np.asarray(
+        FlatsPipeline(region_colorizer, keep_stroke_colors=False)(inputs["lineart"], hints=inputs["hints"]).images[0],
+        np.float32,
+    )
+    changes = {}
+    for shading in (0.0, 0.05, 0.3):
+        pipe = pipeline_class(**components, region_colorizer=region_colorizer, flats=True, shading=shading)
+        result = np.asarray(pipe(inputs["lineart"], hints=inputs["hints"]).images[0], np.float32)
+        assert np.all(np.abs(result - flats) <= shading * flats + 1)  # the light moves each pixel by <= shading
+        changes[shading] = np.abs(result - flats).mean()
+    assert changes[0.0] == 0  # no shading: the flats themselves
+    assert changes[0.05] < changes[0.3]
+    pipe.save_pretrained(tmp_path)
+    assert pipeline_class.from_pretrained(tmp_path).config.shading == 0.3
+    for bad in (-0.1, 1.5, "0.1", True):
+        with pytest.raises(ValueError, match="`shading` must be a number in \\[0, 1\\]"):
+            pipeline_class(**components, region_colorizer=region_colorizer, flats=True, shading=bad)
+
+
 def test_learned_flats_stage_errors_name_the_argument():
     from stablepaint import RegionColorizer
 

@@ -567,6 +567,15 @@ def test_learned_flats_stage_decides_the_colors_and_the_sample_shades(tmp_path):
     loaded.set_progress_bar_config(disable=True)
     assert loaded.config.flats is True and isinstance(loaded.region_colorizer, RegionColorizer)
     np.testing.assert_array_equal(np.asarray(run(loaded, **stroked, output_type="pil")[0], np.float32), result)
+    # `shading` bounds the sample's light: 0 gives the flats themselves, and it is saved with the pipeline
+    loaded.register_to_config(shading=0.0)
+    np.testing.assert_array_equal(np.asarray(run(loaded, **stroked, output_type="pil")[0], np.float32), flats)
+    loaded.save_pretrained(tmp_path / "unshaded")
+    assert StablePaintPipeline.from_pretrained(tmp_path / "unshaded").config.shading == 0.0
+    with pytest.raises(ValueError, match="`shading` must be a number"):
+        StablePaintPipeline(
+            **get_dummy_components(context_encoder=False), region_colorizer=region_colorizer, shading=-1
+        )
     with pytest.raises(ValueError, match="has none: load one"):
         run(StablePaintPipeline(**get_dummy_components(context_encoder=False)), **stroked, flats=True)
     with pytest.raises(ValueError, match="`flats=True` needs a `region_colorizer`"):

@@ -7,11 +7,15 @@ pairs.
    synthetic strokes (the project's stroke simulator, `stablepaint.synthesis.simulate_strokes`: draw 0 has none, the
    others 1–12 strokes, two thirds of them from the flat-color simplification as in training and evaluation, one
    third from the raw illustration with box down-sampling — a second sampler, so the model does not learn one
-   sampler's habits).
+   sampler's habits). With `--clean_draws N`, N more draws whose strokes are clipped to the pixels whose ground
+   truth is the stroke's own color (CIEDE2000 < 5), as a careful user paints them: strokes to keep.
 2. **Training**: batches of (pair, random draw), strokes of some stroked regions dropped at random and a random
    horizontal flip; the loss is the area-weighted CIELAB distance (ΔE76) between the predicted and the true color of
    every region *without* strokes (the stroked ones are constraints at inference), or of every region with
-   `--supervise_stroked` (then the network decides the stroked regions too, reading their strokes as inputs).
+   `--supervise_stroked` (then the network decides the stroked regions too, reading their strokes as inputs). With
+   `--stroke_gate` (implies `--supervise_stroked`) the network also predicts, per stroked region, whether to keep
+   its stroke color exactly: the loss is that distance for the trust-weighted mix of the stroke color and the
+   predicted one, plus a binary cross-entropy towards "the stroke color is closer to the truth than the prediction".
 3. **Selection**: every `--validation_steps` the same distance on the `validation` split (`stablepaint.data.splits`;
    fixed draws) decides the checkpoint kept; the `test` split is never read here.
 
@@ -53,6 +57,12 @@ def parse_args(input_args=None):
     parser.add_argument("--resolution", type=int, default=256, help="Pairs are resized to this square size.")
     parser.add_argument("--hint_draws", type=int, default=6, help="Stroke draws per pair (draw 0: no strokes).")
     parser.add_argument("--max_pairs", type=int, default=None, help="At most this many pairs per folder (tests).")
+    parser.add_argument(
+        "--pretrained_model_name_or_path",
+        default=None,
+        help="A FlatsPipeline (folder, shipped name or Hub id) whose region colorizer training continues from (its "
+        "architecture replaces --hidden_size/--num_layers/--num_heads; a --stroke_gate it lacks starts untrained).",
+    )
     parser.add_argument("--hidden_size", type=int, default=128)
     parser.add_argument("--num_layers", type=int, default=4)
     parser.add_argument("--num_heads", type=int, default=4)
@@ -66,6 +76,19 @@ def parse_args(input_args=None):
         action="store_true",
         help="Also train on the stroked regions (the network decides them too: `keep_stroke_colors=False`).",
     )
+    parser.add_argument(
+        "--clean_draws",
+        type=int,
+        default=0,
+        help="Extra stroke draws per pair clipped to the pixels of the stroke's own color (careful strokes).",
+    )
+    parser.add_argument(
+        "--stroke_gate",
+        action="store_true",
+        help="Train the network's stroke gate too (keep a stroked region's stroke color or not); implies "
+        "--supervise_stroked.",
+    )
+    parser.add_argument("--gate_loss_weight", type=float, default=1.0, help="Weight of the gate's cross-entropy.")
     parser.add_argument("--validation_steps", type=int, default=250)
     parser.add_argument("--checkpointing_steps", type=int, default=500)
     parser.add_argument("--checkpoints_total_limit", type=int, default=2)
@@ -78,6 +101,10 @@ def parse_args(input_args=None):
     for name in ("hint_draws", "train_batch_size", "max_train_steps", "validation_steps", "checkpointing_steps"):
         if getattr(args, name) < 1:
             raise ValueError(f"`--{name}` must be at least 1, got {getattr(args, name)}.")
+    if args.clean_draws < 0:
+        raise ValueError(f"`--clean_draws` must be at least 0, got {args.clean_draws}.")
+    args.supervise_stroked = args.supervise_stroked or args.stroke_gate
+    args.total_draws = args.hint_draws + args.clean_draws
     return args
 
 
@@ -89,7 +116,8 @@ def _pair_tokens(job):
     from stablepaint.synthesis.simplify import simplify_colors
     from stablepaint.synthesis.strokes import simulate_strokes
 
-    color_path, line_path, resolution, draws, seed = job
+    color_path, line_path, resolution, draws, seed = job[:5]
+    clean_draws = job[5] if len(job) > 5 else 0
     image = Image.open(color_path).convert("RGB").resize((resolution, resolution), Image.Resampling.BICUBIC)
     line = Image.open(line_path).convert("L").resize((resolution, resolution), Image.Resampling.BICUBIC)
     lineart = (np.asarray(line) >= 128).astype(np.float32)
@@ -100,26 +128,42 @@ def _pair_tokens(job):
     rng = np.random.default_rng(seed)
     simplified = simplify_colors(pixels, rng, n_colors=25, segmentation="slic")
     strokes = [np.zeros((tokens.num_regions, 5), np.float32)]
-    for draw in range(1, draws):
+    for draw in range(1, draws + clean_draws):
         source, resample = (simplified, "nearest") if draw % 3 else (pixels, "box")
         hints = simulate_strokes(source, rng, scale=4, n_strokes=(1, 12), resample=resample)
-        hints = np.asarray(Image.fromarray(hints, "RGBA").resize((resolution,) * 2, Image.Resampling.NEAREST))
+        hints = np.array(Image.fromarray(hints, "RGBA").resize((resolution,) * 2, Image.Resampling.NEAREST))
+        if draw >= draws:
+            hints[..., 3] *= clean_pixels(hints, pixels)
         strokes.append(stroke_features(tokens.labels, tokens.num_regions, hints)[0])
     return tokens.features[:, :NUM_SHAPE_FEATURES], np.round(truth).astype(np.uint8), tokens.areas, np.stack(strokes)
+
+
+def clean_pixels(hints: np.ndarray, pixels: np.ndarray, max_delta_e: float = 5.0) -> np.ndarray:
+    """`(H, W)` uint8, 1 where the stroke color (`hints`, `(H, W, 4)` uint8 RGBA) is within `max_delta_e` CIEDE2000
+    of the illustration (`pixels`, `(H, W, 3)` uint8)."""
+    from stablepaint.metrics.color import _delta_e
+
+    def tensor(array):
+        return torch.from_numpy(np.array(array[..., :3])).permute(2, 0, 1)[None].float() / 255.0
+
+    return (_delta_e(tensor(hints), tensor(pixels))[0] < max_delta_e).numpy().astype(np.uint8)
 
 
 def build_cache(folder: str, args) -> Path:
     """The tokens of every pair of `folder` in one npz (built once, written atomically)."""
     from stablepaint.data import find_pairs
 
-    path = Path(args.cache_dir) / f"{Path(folder).resolve().name}-{args.resolution}-{args.hint_draws}.npz"
+    clean = f"-clean{args.clean_draws}" if args.clean_draws else ""
+    path = Path(args.cache_dir) / f"{Path(folder).resolve().name}-{args.resolution}-{args.hint_draws}{clean}.npz"
     if path.is_file():
         return path
     pairs = find_pairs(folder)[: args.max_pairs]
     if not pairs:
         raise ValueError(f"`--train_data_dir` {folder!r} holds no *_color/*_line pairs.")
     ids = [Path(color).stem[: -len("_color")] for color, _ in pairs]
-    jobs = [(c, ln, args.resolution, args.hint_draws, (args.seed, i)) for i, (c, ln) in enumerate(pairs)]
+    jobs = [
+        (c, ln, args.resolution, args.hint_draws, (args.seed, i), args.clean_draws) for i, (c, ln) in enumerate(pairs)
+    ]
     if args.num_workers > 1:
         from multiprocessing import get_context
 
@@ -205,33 +249,65 @@ def flip_shapes(shapes: np.ndarray) -> np.ndarray:
 # 2. Loss -------------------------------------------------------------------------------------------------------
 
 
-def delta_e76(colors: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """`(..., 3)` sRGB in [0, 1] vs `(..., 3)` uint8 → ΔE76 per region (smooth at 0)."""
+def lab(rgb: torch.Tensor) -> torch.Tensor:
+    """`(..., 3)` sRGB in [0, 1] → CIELAB."""
     from stablepaint.metrics.color import rgb_to_lab
 
-    def lab(rgb):
-        return rgb_to_lab(rgb.reshape(-1, 3, 1, 1).float()).reshape(rgb.shape)
-
-    return torch.sqrt(((lab(colors) - lab(truth.float() / 255.0)) ** 2).sum(-1) + 1e-4)
+    return rgb_to_lab(rgb.reshape(-1, 3, 1, 1).float()).reshape(rgb.shape)
 
 
-def region_loss(model, tokens, padding, truth, weights):
-    colors = model(tokens, padding).colors
-    return (delta_e76(colors, truth) * weights).sum() / weights.sum().clamp_min(1e-8)
+def lab_distance(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
+    """ΔE76 between `(..., 3)` CIELAB colors (smooth at 0)."""
+    return torch.sqrt(((lab1 - lab2) ** 2).sum(-1) + 1e-4)
+
+
+def delta_e76(colors: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """`(..., 3)` sRGB in [0, 1] vs `(..., 3)` uint8 → ΔE76 per region (smooth at 0)."""
+    return lab_distance(lab(colors), lab(truth.float() / 255.0))
+
+
+def region_errors(model, tokens, padding, truth, hard: bool = False):
+    """Per region ΔE76 of the network's color to the truth, and the gate's cross-entropy (0 without a gate). With a
+    stroke gate, a stroked region's color is the trust-weighted mix of its stroke color and the predicted one
+    (`hard`: the stroke color where trust >= 0.5, as `FlatsPipeline` does)."""
+    output = model(tokens, padding)
+    truth_lab = lab(truth.float() / 255.0)
+    predicted = lab(output.colors)
+    if output.trust is None:
+        return lab_distance(predicted, truth_lab), torch.zeros(())
+    stroked = tokens[..., NUM_SHAPE_FEATURES] > 0.5
+    stroke_lab = tokens[..., NUM_SHAPE_FEATURES + 2 :].float() * 100.0
+    trust = output.trust.float() * stroked
+    if hard:
+        trust = (trust >= 0.5).float()
+    errors = lab_distance(trust[..., None] * stroke_lab + (1 - trust[..., None]) * predicted, truth_lab)
+    # the gate's target: the stroke color is closer to the truth than the network's own color
+    target = (lab_distance(stroke_lab, truth_lab) < lab_distance(predicted.detach(), truth_lab)).float()
+    gate = torch.nn.functional.binary_cross_entropy(
+        output.trust.float().clamp(1e-6, 1 - 1e-6), target, reduction="none"
+    )
+    gate = (gate * stroked * ~padding).sum() / (stroked & ~padding).sum().clamp_min(1)
+    return errors, gate
+
+
+def region_loss(model, tokens, padding, truth, weights, gate_weight: float = 1.0):
+    errors, gate = region_errors(model, tokens, padding, truth)
+    return (errors * weights).sum() / weights.sum().clamp_min(1e-8) + gate_weight * gate
 
 
 @torch.no_grad()
 def validate(model, validation: TokenSet, args) -> float:
-    """Area-weighted ΔE76 of the unstroked regions over every validation pair and draw (fixed: no dropping)."""
+    """Area-weighted ΔE76 of the unstroked regions (every region with `--supervise_stroked`; a gate decides as at
+    inference) over every validation pair and draw (fixed: no dropping)."""
     model.eval()
     total, weight = 0.0, 0.0
-    for draw in range(args.hint_draws):
+    for draw in range(args.total_draws):
         for start in range(0, len(validation), 256):
             indices = list(range(start, min(start + 256, len(validation))))
             tokens, padding, truth, weights = validation.batch(
                 indices, [draw] * len(indices), stroked=args.supervise_stroked
             )
-            errors = delta_e76(model(tokens, padding).colors, truth)
+            errors = region_errors(model, tokens, padding, truth, hard=True)[0]
             total += float((errors * weights).sum())
             weight += float(weights.sum())
     model.train()
@@ -239,6 +315,32 @@ def validate(model, validation: TokenSet, args) -> float:
 
 
 # 3. Training ----------------------------------------------------------------------------------------------------
+
+
+def build_model(args) -> RegionColorizer:
+    """A new region colorizer, or that of `--pretrained_model_name_or_path` (with a fresh gate if it has none and
+    `--stroke_gate` asks for one)."""
+    if args.pretrained_model_name_or_path is None:
+        return RegionColorizer(
+            hidden_size=args.hidden_size,
+            num_layers=args.num_layers,
+            num_heads=args.num_heads,
+            stroke_gate=args.stroke_gate,
+        )
+    from stablepaint.hub.loading import load_pipeline
+
+    pretrained = getattr(load_pipeline(args.pretrained_model_name_or_path), "components", {}).get("region_colorizer")
+    if pretrained is None:
+        raise ValueError(
+            f"`--pretrained_model_name_or_path` {args.pretrained_model_name_or_path!r} has no region colorizer."
+        )
+    config = {k: v for k, v in pretrained.config.items() if not k.startswith("_")}
+    config["stroke_gate"] = bool(args.stroke_gate or config.get("stroke_gate", False))
+    model = RegionColorizer(**config)
+    missing, unexpected = model.load_state_dict(pretrained.float().state_dict(), strict=False)
+    if unexpected or any(not name.startswith("gate.") for name in missing):
+        raise ValueError(f"the pretrained region colorizer does not fit: missing {missing}, unexpected {unexpected}.")
+    return model
 
 
 def main(args) -> Path:
@@ -250,7 +352,7 @@ def main(args) -> Path:
     train, validation = TokenSet(caches, "train"), TokenSet(caches, "validation")
     accelerator.print(f"{len(train)} training pairs, {len(validation)} validation pairs")
     torch.manual_seed(args.seed)
-    model = RegionColorizer(hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=args.num_heads)
+    model = build_model(args)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / args.max_train_steps, 1.0)))
@@ -268,13 +370,13 @@ def main(args) -> Path:
     while step < args.max_train_steps:
         rng = np.random.default_rng((args.seed, step))  # the batch depends on the step only: exact resumption
         indices = rng.integers(0, len(train), args.train_batch_size).tolist()
-        draws = rng.integers(0, args.hint_draws, args.train_batch_size).tolist()
+        draws = rng.integers(0, args.total_draws, args.train_batch_size).tolist()
         batch = [
             t.to(accelerator.device)
             for t in train.batch(indices, draws, rng, args.drop_stroke_probability, args.supervise_stroked)
         ]
         with accelerator.autocast():
-            loss = region_loss(model, *batch)
+            loss = region_loss(model, *batch, gate_weight=args.gate_loss_weight)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

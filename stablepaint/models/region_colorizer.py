@@ -4,7 +4,9 @@ Each token is a line-bounded region (its position, size, shape and the strokes i
 `stablepaint.region_tokens`); every token attends to every other, so the color of a region nobody stroked is read from
 what the drawing looks like and from the strokes elsewhere (the hair stroked on one side colors the hair on the other;
 a face stroked in one tone gives its ears the same). [`FlatsPipeline`] keeps the strokes as constraints (a stroked
-region takes its majority stroke color) and lets the network decide every other region.
+region takes its majority stroke color) and lets the network decide every other region, or, with `stroke_gate`, lets
+the network also decide per stroked region whether its stroke color is kept exactly (a careful stroke) or overridden
+(a stroke that strayed from its region).
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ class RegionColorizerOutput(BaseOutput):
     """
     Args:
         colors (`torch.Tensor`): `(B, N, 3)` sRGB in [0, 1], one color per region token.
+        trust (`torch.Tensor` or `None`): `(B, N)` in [0, 1], with `stroke_gate`: the probability that a stroked
+            region's majority stroke color is its color (meaningless on regions without strokes); `None` without.
     """
 
     colors: torch.Tensor
+    trust: Optional[torch.Tensor] = None
 
 
 class RegionColorizer(ModelMixin, ConfigMixin):
@@ -43,6 +48,8 @@ class RegionColorizer(ModelMixin, ConfigMixin):
         num_heads (`int`, *optional*, defaults to 4): Attention heads.
         mlp_ratio (`int`, *optional*, defaults to 4): Feed-forward width / `hidden_size`.
         dropout (`float`, *optional*, defaults to 0.0): Dropout in the encoder layers.
+        stroke_gate (`bool`, *optional*, defaults to `False`): Also predict, per region, whether its strokes' majority
+            color is to be kept exactly (`trust`); [`FlatsPipeline`] keeps the stroke color where `trust >= 0.5`.
     """
 
     @register_to_config
@@ -54,6 +61,7 @@ class RegionColorizer(ModelMixin, ConfigMixin):
         num_heads: int = 4,
         mlp_ratio: int = 4,
         dropout: float = 0.0,
+        stroke_gate: bool = False,
     ):
         super().__init__()
         if hidden_size % num_heads:
@@ -71,6 +79,7 @@ class RegionColorizer(ModelMixin, ConfigMixin):
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.norm_out = nn.LayerNorm(hidden_size)
         self.head = nn.Linear(hidden_size, 3)
+        self.gate = nn.Linear(hidden_size, 1) if stroke_gate else None
 
     def forward(
         self, tokens: torch.Tensor, padding_mask: Optional[torch.Tensor] = None, return_dict: bool = True
@@ -82,7 +91,8 @@ class RegionColorizer(ModelMixin, ConfigMixin):
             return_dict (`bool`, *optional*, defaults to `True`): Return a [`RegionColorizerOutput`] or a tuple.
 
         Returns:
-            [`RegionColorizerOutput`] or `tuple`: `(B, N, 3)` colors in [0, 1] (padding rows are meaningless).
+            [`RegionColorizerOutput`] or `tuple`: `(B, N, 3)` colors in [0, 1] and, with `stroke_gate`, `(B, N)` trust
+            in [0, 1] (padding rows are meaningless).
         """
         if tokens.ndim != 3 or tokens.shape[-1] != self.config.in_features:
             raise ValueError(f"`tokens` must be (B, N, {self.config.in_features}), got {tuple(tokens.shape)}.")
@@ -91,7 +101,9 @@ class RegionColorizer(ModelMixin, ConfigMixin):
                 f"`padding_mask` must be {tuple(tokens.shape[:2])} bool, got {tuple(padding_mask.shape)}."
             )
         hidden = self.encoder(self.embed(tokens), src_key_padding_mask=padding_mask)
-        colors = torch.sigmoid(self.head(self.norm_out(hidden)))
+        hidden = self.norm_out(hidden)
+        colors = torch.sigmoid(self.head(hidden))
+        trust = torch.sigmoid(self.gate(hidden)[..., 0]) if self.gate is not None else None
         if not return_dict:
-            return (colors,)
-        return RegionColorizerOutput(colors=colors)
+            return (colors,) if trust is None else (colors, trust)
+        return RegionColorizerOutput(colors=colors, trust=trust)
