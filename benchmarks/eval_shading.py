@@ -29,26 +29,20 @@ from common import REPO, color_metrics, machine, write_report  # noqa: E402
 from eval_splits import DATASETS, load_split, outputs  # noqa: E402
 
 
+def features(extractor, images: torch.Tensor) -> torch.Tensor:
+    """`(B, D)` Inception features of `(B, 3, H, W)` images in [0, 1], 25 at a time."""
+    with torch.no_grad():
+        return torch.cat([extractor(images[start : start + 25]) for start in range(0, len(images), 25)])
+
+
 def fid(extractor, real: torch.Tensor, images: torch.Tensor) -> float:
-    """FID between two `(B, 3, H, W)` sets in [0, 1] (features of `real` cached on the tensor's id)."""
+    """FID between the real images' features (`real`, from `features`) and `(B, 3, H, W)` images in [0, 1]."""
     from stablepaint.metrics.features import FrechetInceptionDistance
 
     metric = FrechetInceptionDistance(extractor)
-    for start in range(0, len(real), 25):
-        metric.update_features(cached_features(extractor, real, start), real=True)
-        metric.update(images[start : start + 25], real=False)
+    metric.update_features(real, real=True)
+    metric.update_features(features(extractor, images), real=False)
     return metric.compute()
-
-
-_CACHE: dict = {}
-
-
-def cached_features(extractor, images: torch.Tensor, start: int) -> torch.Tensor:
-    key = (id(images), start)
-    if key not in _CACHE:
-        with torch.no_grad():
-            _CACHE[key] = extractor(images[start : start + 25])
-    return _CACHE[key]
 
 
 def choose(rows: dict) -> float:
@@ -82,6 +76,7 @@ def main(argv=None) -> int:
     rows = {}
     for name in DATASETS:
         data = load_split(name, "validation", args.limit)
+        real = features(extractor, data["targets"])  # once per dataset, for every strength
         rows[name] = {}
         for label in ["flat fill"] + [f"{s:g}" for s in strengths]:
             runner = flat if label == "flat fill" else pipe
@@ -90,7 +85,7 @@ def main(argv=None) -> int:
             none = outputs(runner, data, "none", args.steps)
             hints = outputs(runner, data, "hints", args.steps)
             values = color_metrics(hints, data["targets"], data["lines"], data["hints"]["hints"])
-            row = {"fid": fid(extractor, data["targets"], none)}
+            row = {"fid": fid(extractor, real, none)}
             row.update({metric: float(np.nanmean(array)) for metric, array in values.items()})
             rows[name][label] = row
             print(f"{name} {label}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
