@@ -278,6 +278,12 @@ def main(argv=None) -> int:
         help="with --model: the raw network on the first N samples only (a slow raw call, e.g. ArtWorkflow's AdaIN "
         "optimization); its row is labelled with N and compared with the flat fill on the same samples",
     )
+    parser.add_argument(
+        "--without-keep-lines",
+        action="store_true",
+        help="with --model: leave out the `default call, keep_lines=True` row (a flats-stage default call keeps the "
+        "lines already: the same images, twice the time of a diffusion model)",
+    )
     parser.add_argument("--split", default="test", choices=("validation", "test"))
     parser.add_argument("--limit", type=int, default=100, help="at most this many samples per dataset")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
@@ -285,6 +291,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     parser.add_argument("--name", default=None, help="default: gan_splits_<split>.json")
     args = parser.parse_args(argv)
+    if args.without_keep_lines and not args.model:
+        parser.error("--without-keep-lines goes with --model")
     if args.choose_default and args.split != "validation":
         parser.error("--choose-default chooses on the validation split only (--split validation)")
     if args.choose_default and args.run and (not args.checkpoint or len(args.checkpoint) != 1):
@@ -309,7 +317,8 @@ def main(argv=None) -> int:
             calls = candidate_calls(pipe)
         else:
             calls = {"raw network": raw_network_options(pipe), "default call": {}}
-            calls["default call, keep_lines=True"] = {"keep_lines": True}
+            if not args.without_keep_lines:
+                calls["default call, keep_lines=True"] = {"keep_lines": True}
         report["model"], report["flats_model"] = label, args.flats_model
         raw_limit = args.raw_limit if args.model and args.raw_limit else None
         for name in args.datasets:

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, draw_illustration
+from conftest import REPO, draw_illustration, load_script
 from PIL import Image
 
 from stablepaint import ArtWorkflowPipeline
@@ -231,11 +231,7 @@ def test_training_regularization_phase_two_processes_with_resume(
 
 
 def test_bad_flags_raise(train_folder):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_art_workflow", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT)
     with pytest.raises(ValueError, match="pretrained_model_name_or_path"):
         module.parse_args(["--train_data_dir", str(train_folder), "--phase", "generation"])
     with pytest.raises(ValueError, match="stage_names"):

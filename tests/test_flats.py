@@ -1,6 +1,5 @@
 """The learned flats model: region tokens, RegionColorizer, FlatsPipeline, the dataset splits and train/train_flats.py."""
 
-import importlib.util
 import json
 import shutil
 import zlib
@@ -9,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 from PIL import Image, ImageDraw
 
 from stablepaint import FlatFillPipeline, FlatsPipeline, RegionColorizer
@@ -258,10 +258,7 @@ def _pairs_folder(folder: Path, count: int = 10) -> None:
 
 
 def _train_module():
-    spec = importlib.util.spec_from_file_location("train_flats", REPO / "train" / "train_flats.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "train" / "train_flats.py")
 
 
 def test_train_flats_selects_on_validation_and_resumes(tmp_path):

@@ -1,12 +1,12 @@
 """LCM-LoRA distillation of StablePaint (train/train_stablepaint_lcm.py, stablepaint.training.consistency) on a tiny
 random StablePaint (32 px)."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 from diffusers import DDIMScheduler, LCMScheduler
 from safetensors.torch import load_file
 
@@ -24,11 +24,8 @@ from stablepaint.training.utils import list_checkpoints
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("train_stablepaint_lcm", REPO / "train" / "train_stablepaint_lcm.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def lcm_script():
+    return load_script(REPO / "train" / "train_stablepaint_lcm.py")
 
 
 @pytest.fixture
@@ -102,7 +99,7 @@ def test_pipeline_with_lcm_scheduler_guidance_one_runs_unet_once_per_step(teache
 def test_distill_load_and_resume(tmp_path, teacher, illustration_folder, capsys):
     from test_stablepaint import get_dummy_inputs
 
-    script = load_script()
+    script = lcm_script()
     out = tmp_path / "lcm"
     flags = [
         "--pretrained_model_name_or_path", str(teacher),
@@ -158,7 +155,7 @@ def test_distill_load_and_resume(tmp_path, teacher, illustration_folder, capsys)
 
 
 def test_bad_flags(teacher, illustration_folder):
-    script = load_script()
+    script = lcm_script()
     base = ["--pretrained_model_name_or_path", str(teacher), "--train_data_dir", str(illustration_folder)]
     with pytest.raises(ValueError, match="lora_rank"):
         script.parse_args([*base, "--lora_rank", "0"])

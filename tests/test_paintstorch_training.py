@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 from safetensors.torch import load_file
 
 from stablepaint.training.gan import GANTask, add_gan_args, load_json_arg
@@ -145,11 +146,7 @@ def test_defaults_follow_the_thesis(tmp_path):
 
 
 def test_stenciltorch_guide_weight_is_exposed_and_lower_by_default():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_stenciltorch", SCRIPTS["stenciltorch"])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPTS["stenciltorch"])
     assert module.parse_args(["--train_data_dir", "x"]).auxiliary_weight == 0.1
     assert module.parse_args(["--train_data_dir", "x", "--auxiliary_weight", "0.5"]).auxiliary_weight == 0.5
 
@@ -250,16 +247,12 @@ def test_pretrained_colorizer_is_loaded_and_wrong_families_are_named(tmp_path):
 
 
 def test_paintstorch_training_accepts_a_stenciltorch_pipeline_converted(tmp_path):
-    import importlib.util
-
     import torch
 
     from stablepaint.models import paintstorch_from_stenciltorch
     from stablepaint.training.gan_weights import load_pretrained_colorizer
 
-    spec = importlib.util.spec_from_file_location("train_paintstorch", SCRIPTS["paintstorch"])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPTS["paintstorch"])
     folder = _saved_tiny_pipeline(tmp_path / "stencil", in_channels=5)
     args = add_gan_args(argparse.ArgumentParser()).parse_args(["--pretrained_model_name_or_path", str(folder)])
     colorizer, _ = load_pretrained_colorizer(args, module.TASK)
@@ -378,3 +371,19 @@ def test_checkpoint_selection_scores_every_checkpoint_on_the_validation_split(
     assert mean_region[report["chosen_default"]] == pytest.approx(min(mean_region.values()))
     refused = subprocess.run([*command, "--split", "test"], capture_output=True, text=True, timeout=600, cwd=REPO)
     assert refused.returncode == 2 and "validation split only" in refused.stderr
+
+    # the held-out evaluation of the trained pipeline: raw network and default call, the keep_lines row on request
+    held_out = [sys.executable, str(REPO / "benchmarks" / "eval_splits.py"), "--model", str(run), "--split", "test"]
+    held_out += ["--limit", "2", "--threads", "1", "--datasets", "openmoji", "--out", str(tmp_path)]
+    for flag, name in (([], "all.json"), (["--without-keep-lines"], "without.json")):
+        check(
+            subprocess.run([*held_out, "--name", name, *flag], capture_output=True, text=True, timeout=600, cwd=REPO)
+        )
+    rows = {
+        name: json.loads((tmp_path / name).read_text())["openmoji"]["hints"] for name in ("all.json", "without.json")
+    }
+    assert sorted(rows["without.json"]) == ["default call", "flat fill", "raw network"]
+    assert sorted(rows["all.json"]) == sorted([*rows["without.json"], "default call, keep_lines=True"])
+    assert rows["without.json"]["default call"] == rows["all.json"]["default call"]  # the same call, seeded
+    refused = subprocess.run([*command, "--without-keep-lines"], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert refused.returncode == 2 and "--without-keep-lines goes with --model" in refused.stderr

@@ -1,10 +1,10 @@
 """scripts/ship_flats.py: a train_flats.py run shipped with its card (training record, both evaluation tables)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import torch
+from conftest import load_script
 
 from stablepaint import FlatsPipeline, RegionColorizer
 
@@ -12,10 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _ship_module():
-    spec = importlib.util.spec_from_file_location("ship_flats", REPO / "scripts" / "ship_flats.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "scripts" / "ship_flats.py")
 
 
 def _row(region, hint=None, ratio=None):

@@ -1,13 +1,13 @@
 """scripts/ship_model.py: a training run's checkpoint becomes a shipped pipeline folder with fp16 weights and a card
 that records how it was trained."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 from safetensors.torch import load_file, save_file
 from test_paintstorch_models import TINY, tiny_generator
 
@@ -17,11 +17,8 @@ from stablepaint.training.records import TRAINING_ARGS_NAME, save_training_args
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load_script(path=REPO / "scripts" / "ship_model.py"):
-    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def ship_script(path=REPO / "scripts" / "ship_model.py"):
+    return load_script(path)
 
 
 def fake_run(tmp_path):
@@ -56,7 +53,7 @@ def fake_run(tmp_path):
 
 
 def test_ship_model_writes_fp16_ema_weights_and_a_card_with_the_training_record(tmp_path):
-    ship = load_script()
+    ship = ship_script()
     run, raw, ema = fake_run(tmp_path)
     out = ship.main(
         ["--run", str(run), "--family", "stenciltorch", "--name", "stenciltorch-tiny"]
@@ -112,7 +109,7 @@ def test_ship_model_from_a_saved_pipeline_completes_its_card(tmp_path):
 
     from stablepaint import ArtWorkflowPipeline
 
-    ship = load_script()
+    ship = ship_script()
     folder = tmp_path / "workflow"
     pipe = ArtWorkflowPipeline(**get_dummy_components())
     pipe.save_pretrained(folder)
@@ -184,7 +181,7 @@ def test_ship_model_sets_the_shipped_stablepaint_guidance_scale(tmp_path):
 
     from stablepaint import StablePaintPipeline
 
-    ship = load_script()
+    ship = ship_script()
     folder = tmp_path / "stablepaint"
     StablePaintPipeline(**get_dummy_components(context_encoder=False)).save_pretrained(folder)
     (folder / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n\n# A StablePaint\n")
@@ -237,7 +234,7 @@ def test_ship_model_guidance_scale_needs_a_guided_pipeline(tmp_path):
 
     from stablepaint import ArtWorkflowPipeline
 
-    ship = load_script()
+    ship = ship_script()
     folder = tmp_path / "workflow"
     ArtWorkflowPipeline(**get_dummy_components()).save_pretrained(folder)
     (folder / "README.md").write_text("---\nlicense: cc-by-4.0\n---\n\n# A workflow\n")
@@ -281,7 +278,7 @@ def write_logs(run: Path, steps: int, loss: float = 1.0) -> None:
 
 def test_ship_model_refuses_a_checkpoint_without_its_training_record(tmp_path):
     """The card's hyper-parameters come from the run's record, never from defaults: without it, nothing ships."""
-    ship = load_script()
+    ship = ship_script()
     run, _, _ = fake_run(tmp_path)
     (run / "checkpoint-20" / TRAINING_ARGS_NAME).unlink()
     argv = ["--run", str(run), "--family", "stenciltorch", "--name", "s", "--command", "c", "--hardware", "h"]
@@ -337,7 +334,7 @@ def test_shipped_card_states_the_hyper_parameters_the_run_recorded(
         assert record["max_train_steps"] == 2 and "hub_token" not in record
     assert "hf_secret" not in "".join(p.read_text(errors="ignore") for p in run.rglob("*") if p.is_file())
 
-    out = load_script().main(
+    out = ship_script().main(
         ["--run", str(run), "--family", "stenciltorch", "--name", "stenciltorch-tiny", "--no_ema"]
         + ["--command", "accelerate launch train/train_stenciltorch.py ...", "--hardware", "a test"]
         + ["--out", str(tmp_path / "shipped")]
@@ -359,7 +356,7 @@ def test_shipped_card_states_the_hyper_parameters_the_run_recorded(
 def test_ship_model_adds_a_learned_flats_stage(tmp_path):
     from stablepaint import FlatsPipeline, RegionColorizer
 
-    ship = load_script()
+    ship = ship_script()
     run, _, _ = fake_run(tmp_path)
     torch.manual_seed(0)
     flats = FlatsPipeline(RegionColorizer(hidden_size=16, num_layers=1, num_heads=2, mlp_ratio=2))
@@ -401,7 +398,7 @@ def test_ship_model_pipeline_in_taef2_space_credits_taef2_and_stops_at_its_check
     from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
     from stablepaint.utils.diffusion_utils import unet_in_channels
 
-    ship = load_script()
+    ship = ship_script()
     vae = AutoencoderTAEF2(channels=8, latent_channels=4, encoder_blocks=(1, 1, 1), decoder_blocks=(1, 1, 1))
     folder = tmp_path / "stablepaint-taef2"
     StablePaintPipeline(

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 from diffusers import PNDMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 from test_training_utils import kill_after_first_checkpoint
@@ -199,13 +200,8 @@ def test_resuming_a_finished_run_trains_no_further_step(tmp_path, illustration_f
         torch.testing.assert_close(value, finished[key], rtol=0, atol=0)
 
 
-def load_script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_stablepaint", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def stablepaint_script():
+    return load_script(SCRIPT)
 
 
 def test_context_hint_loss_adds_the_stroke_l1_of_the_decoded_image(tmp_path):
@@ -214,7 +210,7 @@ def test_context_hint_loss_adds_the_stroke_l1_of_the_decoded_image(tmp_path):
     from stablepaint.losses import stroke_l1
     from stablepaint.models import StablePaintContextEncoder
 
-    script = load_script()
+    script = stablepaint_script()
     vae = get_dummy_components(context_encoder=False)["vae"]
     encoder = StablePaintContextEncoder.from_vae(vae)
     generator = torch.Generator().manual_seed(0)
