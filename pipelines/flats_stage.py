@@ -10,7 +10,7 @@ import numpy as np
 
 from stablepaint.models.region_colorizer import RegionColorizer
 from stablepaint.pipelines.pipeline_flats import FlatsPipeline
-from stablepaint.pipelines.pipeline_utils import check_bool_options, repeat_items
+from stablepaint.pipelines.pipeline_utils import check_bool_options, check_strength, repeat_items
 from stablepaint.regions import shade_flats
 from stablepaint.utils.image_io import output_arrays, rebuild_output
 
@@ -23,8 +23,7 @@ def check_flats_components(
 ) -> None:
     """The constructor's checks: `flats` on needs a `region_colorizer`; `shading` is a number in [0, 1]."""
     check_bool_options(flats=flats, keep_stroke_colors=keep_stroke_colors)
-    if isinstance(shading, bool) or not isinstance(shading, (int, float)) or not 0 <= shading <= 1:
-        raise ValueError(f"`shading` must be a number in [0, 1] (0: the flats unshaded), got {shading!r}.")
+    check_strength(shading, "shading")
     if region_colorizer is not None and not isinstance(region_colorizer, RegionColorizer):
         raise TypeError(f"`region_colorizer` must be a RegionColorizer, got {type(region_colorizer).__name__}.")
     if flats and region_colorizer is None:
