@@ -58,10 +58,10 @@ from common import (  # noqa: E402
 
 
 def build_components(args, device):
-    from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, ControlNetModel, DDIMScheduler
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from stablepaint.utils.diffusion_utils import unet_in_channels
+    from stablepaint.utils.diffusion_utils import conditional_unet, unet_in_channels
 
     channels = tuple(args.unet_channels)
     vae_channels = tuple(args.vae_channels)
@@ -79,17 +79,15 @@ def build_components(args, device):
 
     def unet(in_channels):
         torch.manual_seed(0)
-        return UNet2DConditionModel(
-            sample_size=args.resolution // scale,
-            in_channels=in_channels,
-            out_channels=4,
-            block_out_channels=channels,
-            layers_per_block=args.layers_per_block,
-            down_block_types=("CrossAttnDownBlock2D",) * (len(channels) - 1) + ("DownBlock2D",),
-            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (len(channels) - 1),
-            cross_attention_dim=args.cross_attention_dim,
-            attention_head_dim=args.attention_head_dim,
-            norm_num_groups=min(32, channels[0]),
+        return conditional_unet(
+            args.resolution // scale,
+            in_channels,
+            4,
+            channels,
+            args.layers_per_block,
+            args.cross_attention_dim,
+            args.attention_head_dim,
+            min(32, channels[0]),
         )
 
     text_encoder = CLIPTextModel(

@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     from stablepaint.hub.loading import load_pipeline
-    from stablepaint.metrics.color import _delta_e
+    from stablepaint.metrics.color import delta_e00
     from stablepaint.regions import shade_flats
 
     methods = flats_methods()
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         base = metrics["flat fill"]
         # Where the flat fill's hint error lies: the stroke pixels on the lines (kept dark) against the rest.
         flat = torch.from_numpy(np.stack(outputs["flat fill"])).permute(0, 3, 1, 2).float()
-        errors, stroked = _delta_e(flat, hints[:, :3]), hints[:, 3] >= 0.5
+        errors, stroked = delta_e00(flat, hints[:, :3]), hints[:, 3] >= 0.5
         on_lines = stroked & (lines[:, 0] < 0.5)
         results.append(
             {

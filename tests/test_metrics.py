@@ -16,6 +16,7 @@ from stablepaint.metrics import (
     VGGFeatureDistance,
     ciede2000,
     color_bleeding,
+    delta_e00,
     find_fid_helper_weights,
     hint_fidelity,
     line_preservation,
@@ -92,6 +93,19 @@ def test_rgb_to_lab_and_ciede2000_match_skimage_on_random_colors():
         ciede2000(rgb_to_lab(x), rgb_to_lab(y)).numpy(), deltaE_ciede2000(lab_x, lab_y), atol=1e-8
     )
     assert rgb_to_lab(x.float()).dtype == torch.float32
+
+
+def test_delta_e00_is_the_per_pixel_ciede2000_of_rgb_images():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 5, 7, generator=generator, dtype=torch.float64)
+    y = torch.rand(2, 3, 5, 7, generator=generator, dtype=torch.float64)
+    lab_x, lab_y = rgb2lab(x.permute(0, 2, 3, 1).numpy()), rgb2lab(y.permute(0, 2, 3, 1).numpy())
+    distance = delta_e00(x, y)
+    assert distance.shape == (2, 5, 7)
+    np.testing.assert_allclose(distance.numpy(), deltaE_ciede2000(lab_x, lab_y), atol=1e-8)
+    assert torch.all(delta_e00(x, x) == 0)
+    white, black = torch.ones(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
+    assert delta_e00(white, black).item() == pytest.approx(100.0, abs=1e-3)  # L* 100 against 0, S_L = 1 at L* 50
 
 
 def test_bad_inputs_name_the_argument():

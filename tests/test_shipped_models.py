@@ -88,3 +88,14 @@ def test_shipped_models_on_both_datasets_shade_the_learned_flats(name):
     assert np.abs(shaded - flat).mean() < np.abs(own - flat).mean() / 2  # flats=False: the network's own colors
     lines = np.asarray(lineart.convert("L")) < 128
     assert (shaded[lines].max(axis=-1) < 128).mean() > 0.95  # the lines stay dark
+
+
+@pytest.mark.parametrize("name", sorted(BOTH_DATASETS))
+def test_shipped_models_on_both_datasets_hold_the_shipped_flats_model(name):
+    """Their flats stage is `flats-adventurer-openmoji` as it ships (with its stroke gate), weight for weight."""
+    flats = load_pipeline("flats-adventurer-openmoji").region_colorizer
+    held = load_pipeline(name).region_colorizer
+    assert held.config.stroke_gate is True
+    expected, state = flats.state_dict(), held.state_dict()
+    assert state.keys() == expected.keys()
+    assert all(torch.equal(state[key], expected[key]) for key in expected)

@@ -141,12 +141,12 @@ def _pair_tokens(job):
 def clean_pixels(hints: np.ndarray, pixels: np.ndarray, max_delta_e: float = 5.0) -> np.ndarray:
     """`(H, W)` uint8, 1 where the stroke color (`hints`, `(H, W, 4)` uint8 RGBA) is within `max_delta_e` CIEDE2000
     of the illustration (`pixels`, `(H, W, 3)` uint8)."""
-    from stablepaint.metrics.color import _delta_e
+    from stablepaint.metrics import delta_e00
 
     def tensor(array):
         return torch.from_numpy(np.array(array[..., :3])).permute(2, 0, 1)[None].float() / 255.0
 
-    return (_delta_e(tensor(hints), tensor(pixels))[0] < max_delta_e).numpy().astype(np.uint8)
+    return (delta_e00(tensor(hints), tensor(pixels))[0] < max_delta_e).numpy().astype(np.uint8)
 
 
 def build_cache(folder: str, args) -> Path:

@@ -18,6 +18,7 @@ from stablepaint.metrics.checks import MetricUnavailableError
 from stablepaint.metrics.color import (
     ciede2000,
     color_bleeding,
+    delta_e00,
     hint_fidelity,
     line_preservation,
     line_regions,
@@ -52,6 +53,7 @@ __all__ = [
     "VGGFeatureDistance",
     "ciede2000",
     "color_bleeding",
+    "delta_e00",
     "find_fid_helper_weights",
     "hint_fidelity",
     "line_preservation",

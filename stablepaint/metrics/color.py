@@ -107,7 +107,9 @@ def ciede2000(lab1: torch.Tensor, lab2: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((dl**2 + dc**2 + dh**2 + r_t * dc * dh).clamp_min(0)).to(dtype)
 
 
-def _delta_e(images1: torch.Tensor, images2: torch.Tensor) -> torch.Tensor:
+def delta_e00(images1: torch.Tensor, images2: torch.Tensor) -> torch.Tensor:
+    """Per-pixel CIEDE2000 between two RGB batches: `(B, 3, H, W)` in [0, 1] each, `(B, H, W)` out (the color
+    difference every metric of this module averages)."""
     return ciede2000(rgb_to_lab(images1), rgb_to_lab(images2))
 
 
@@ -142,7 +144,7 @@ def hint_fidelity(outputs: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
     _check_images(outputs, "outputs")
     _check_images(hints, "hints", channels=4)
     _check_same_size(outputs, hints, "hints", "outputs")
-    return _masked_mean(_delta_e(outputs, hints[:, :3]), hints[:, 3] >= 0.5)
+    return _masked_mean(delta_e00(outputs, hints[:, :3]), hints[:, 3] >= 0.5)
 
 
 def line_preservation(outputs: torch.Tensor, lineart: torch.Tensor, ink_threshold: float = 0.5) -> torch.Tensor:
@@ -183,7 +185,7 @@ def region_color_error(
     _check_images(lineart, "lineart", channels=1)
     _check_same_size(outputs, targets, "targets", "outputs")
     _check_same_size(outputs, lineart, "lineart", "outputs")
-    return _masked_mean(_delta_e(outputs, targets), ~_ink(lineart, ink_threshold))
+    return _masked_mean(delta_e00(outputs, targets), ~_ink(lineart, ink_threshold))
 
 
 def line_regions(lineart: torch.Tensor, ink_threshold: float = 0.5) -> torch.Tensor:

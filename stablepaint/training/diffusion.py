@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from stablepaint.models.autoencoder_taef2 import AutoencoderTAEF2
 from stablepaint.models.stablepaint import StablePaintContextEncoder, vae_scale_factor, widen_conv_in
 from stablepaint.training.ema import load_ema_weights
-from stablepaint.utils.diffusion_utils import unet_in_channels
+from stablepaint.utils.diffusion_utils import conditional_unet, unet_in_channels
 
 
 def _load(cls, path, subfolder, args):
@@ -88,18 +88,15 @@ def load_unet(args, vae):
                 )
             widened = unet.config.in_channels != in_channels
             return widen_conv_in(unet, in_channels), widened
-    channels = tuple(args.unet_block_out_channels)
-    unet = UNet2DConditionModel(
-        sample_size=args.resolution // vae_scale_factor(vae),
-        in_channels=in_channels,
-        out_channels=vae.config.latent_channels,
-        block_out_channels=channels,
-        layers_per_block=args.layers_per_block,
-        down_block_types=("CrossAttnDownBlock2D",) * (len(channels) - 1) + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (len(channels) - 1),
-        cross_attention_dim=args.cross_attention_dim,
-        attention_head_dim=args.attention_head_dim,
-        norm_num_groups=args.norm_num_groups,
+    unet = conditional_unet(
+        args.resolution // vae_scale_factor(vae),
+        in_channels,
+        vae.config.latent_channels,
+        args.unet_block_out_channels,
+        args.layers_per_block,
+        args.cross_attention_dim,
+        args.attention_head_dim,
+        args.norm_num_groups,
     )
     return unet, widened
 

@@ -38,6 +38,36 @@ def unet_in_channels(latent_channels: int, vae_scale_factor: int) -> int:
     return latent_channels + conditioning_channels(latent_channels, vae_scale_factor)
 
 
+def conditional_unet(
+    sample_size: int,
+    in_channels: int,
+    out_channels: int,
+    block_out_channels,
+    layers_per_block: int,
+    cross_attention_dim: int,
+    attention_head_dim: int,
+    norm_num_groups: int,
+):
+    """A freshly initialized diffusers `UNet2DConditionModel` of StablePaint's shape: cross-attention in every block
+    but the deepest (one `DownBlock2D` / `UpBlock2D` at the bottom), as `train_stablepaint.py --stage unet` builds it
+    from its flags and the benchmarks build their same-size references."""
+    from diffusers import UNet2DConditionModel
+
+    channels = tuple(block_out_channels)
+    return UNet2DConditionModel(
+        sample_size=sample_size,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        block_out_channels=channels,
+        layers_per_block=layers_per_block,
+        down_block_types=("CrossAttnDownBlock2D",) * (len(channels) - 1) + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (len(channels) - 1),
+        cross_attention_dim=cross_attention_dim,
+        attention_head_dim=attention_head_dim,
+        norm_num_groups=norm_num_groups,
+    )
+
+
 def resize_hints(hints: torch.Tensor, size) -> torch.Tensor:
     """
     Resize `(B, 4, h, w)` hints (RGB in [-1, 1] times the stroke mask, stroke mask in {0, 1}) to `size` without
