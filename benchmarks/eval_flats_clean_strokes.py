@@ -29,7 +29,7 @@ DATASETS = ("adventurer", "openmoji")
 def clip_strokes(hints: torch.Tensor, targets: torch.Tensor, max_delta_e: float = 5.0) -> torch.Tensor:
     """`hints` (`(B, 4, H, W)` RGBA in [0, 1]) with the alpha of every stroke pixel whose ground-truth color
     (`targets`, `(B, 3, H, W)`) is `max_delta_e` or more CIEDE2000 from the stroke color set to 0."""
-    from stablepaint.metrics.color import delta_e00
+    from stablepaint.metrics import delta_e00
 
     clipped = hints.clone()
     clipped[:, 3] *= (delta_e00(hints[:, :3], targets) < max_delta_e).to(hints.dtype)

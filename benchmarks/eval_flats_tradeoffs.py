@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     from stablepaint.hub.loading import load_pipeline
-    from stablepaint.metrics.color import delta_e00
+    from stablepaint.metrics import delta_e00
     from stablepaint.regions import shade_flats
 
     methods = flats_methods()

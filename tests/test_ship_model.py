@@ -17,8 +17,8 @@ from stablepaint.training.records import TRAINING_ARGS_NAME, save_training_args
 REPO = Path(__file__).resolve().parents[1]
 
 
-def ship_script(path=REPO / "scripts" / "ship_model.py"):
-    return load_script(path)
+def ship_script():
+    return load_script(REPO / "scripts" / "ship_model.py")
 
 
 def fake_run(tmp_path):
